@@ -1,0 +1,88 @@
+"""Image tokenisers: a plain patch convolution and a DINOv2 ViT with register tokens.
+
+Only the normalised patch tokens leave the DINOv2 encoder; its class and register outputs are
+discarded by VGGT. Parameter names follow DINOv2 so its checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+from torch import nn
+
+from openvggt.layers.block import Block
+
+
+class PatchEmbed(nn.Module):
+    """``[N, 3, H, W]`` -> ``[N, (H/p)*(W/p), C]`` patch tokens, row-major over the patch grid."""
+
+    def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class DinoV2Encoder(nn.Module):
+    """DINOv2 ViT with register tokens (LayerScale, LayerNorm eps 1e-6, GELU MLP)."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        patch_size: int = 14,
+        img_size: int = 518,
+        num_register_tokens: int = 4,
+    ):
+        super().__init__()
+        self.patch_size = patch_size
+        self.num_register_tokens = num_register_tokens
+        self.grid0 = img_size // patch_size  # side of the stored positional grid (37 for 518)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid0**2 + 1, embed_dim))
+        self.register_tokens = nn.Parameter(torch.zeros(1, num_register_tokens, embed_dim))
+        # Present for checkpoint compatibility; masked pre-training is not part of VGGT.
+        self.mask_token = nn.Parameter(torch.zeros(1, embed_dim), requires_grad=False)
+        self.patch_embed = PatchEmbed(patch_size, embed_dim)
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, init_values=1.0, norm_eps=1e-6) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.grad_checkpointing = False
+
+    def positional_embedding(self, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
+        """``[1, 1 + h*w, C]`` table for an ``h x w`` patch grid (antialiased bicubic resize)."""
+        n0 = self.grid0
+        if h * w == n0 * n0 and h == w:
+            return self.pos_embed.to(dtype)
+        pos = self.pos_embed.float()
+        cls, grid = pos[:, :1], pos[:, 1:]
+        grid = grid.reshape(1, n0, n0, -1).permute(0, 3, 1, 2)  # [1, C, n0, n0]
+        grid = F.interpolate(grid, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        grid = grid.permute(0, 2, 3, 1).reshape(1, h * w, -1)  # [1, h*w, C]
+        return torch.cat([cls, grid], dim=1).to(dtype)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images [N, 3, H, W]`` (normalised) -> patch tokens ``[N, h*w, C]``."""
+        n, _, height, width = images.shape
+        h, w = height // self.patch_size, width // self.patch_size
+        x = self.patch_embed(images)  # [N, h*w, C]
+        x = torch.cat([self.cls_token.expand(n, -1, -1).to(x.dtype), x], dim=1)
+        x = x + self.positional_embedding(h, w, x.dtype)
+        regs = self.register_tokens.expand(n, -1, -1).to(x.dtype)
+        x = torch.cat([x[:, :1], regs, x[:, 1:]], dim=1)  # [N, 1 + R + h*w, C]
+        for block in self.blocks:
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        x = self.norm(x)
+        return x[:, 1 + self.num_register_tokens :]
