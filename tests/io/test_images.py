@@ -120,7 +120,8 @@ def test_sixteen_bit_png_is_rescaled_not_clipped(tmp_path):
     grey16 = np.tile(np.repeat(values, 518 // 7 + 1)[:518], (14, 1))  # [14, 518]
     path = tmp_path / "deep.png"
     Image.fromarray(grey16).save(path)
-    assert Image.open(path).mode in ("I;16", "I")
+    with Image.open(path) as reopened:
+        assert reopened.mode in ("I;16", "I")
     out = (load_images([path]) * 255).round().to(torch.int64)[0, 0]
     expected = np.round(grey16 / 257).astype(np.int64)
     assert torch.equal(out, torch.from_numpy(expected))
