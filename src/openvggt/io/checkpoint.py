@@ -72,7 +72,15 @@ def config_from_json(path: Path) -> VGGTConfig | None:
     data = json.loads(path.read_text())
     if CONFIG_METADATA_KEY in data:
         return VGGTConfig.from_dict(data[CONFIG_METADATA_KEY])
-    official = {"img_size", "patch_size", "embed_dim", "enable_camera", "enable_point", "enable_depth", "enable_track"}
+    official = {
+        "img_size",
+        "patch_size",
+        "embed_dim",
+        "enable_camera",
+        "enable_point",
+        "enable_depth",
+        "enable_track",
+    }
     kwargs = {k: v for k, v in data.items() if k in official}
     return VGGTConfig.from_dict(kwargs)
 
@@ -82,11 +90,15 @@ def resolve_source(source: str | Path, revision: str | None = None) -> tuple[Pat
     """Local weights file and any config found beside it (see the module docstring for the rules)."""
     if str(source) == "default":
         if not DEFAULT_WEIGHTS.is_file():
-            raise CheckpointError(f"the shipped default model is missing from the install ({DEFAULT_WEIGHTS})")
+            raise CheckpointError(
+                f"the shipped default model is missing from the install ({DEFAULT_WEIGHTS})"
+            )
         source = DEFAULT_WEIGHTS
     path = Path(source).expanduser()
     if path.is_file():
-        return path, config_from_json(path.with_name("config.json")) if path.suffix != ".safetensors" else None
+        return path, config_from_json(
+            path.with_name("config.json")
+        ) if path.suffix != ".safetensors" else None
     if path.is_dir():
         for name in HUB_WEIGHT_FILES:
             if (path / name).is_file():
@@ -123,7 +135,9 @@ def _from_hub(repo_id: str, revision: str | None) -> tuple[Path, VGGTConfig | No
         return weights, config
     cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface/hub"
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    why = "offline mode is on" if offline else f"the hub could not be reached ({errors[-1].__class__.__name__})"
+    why = (
+        "offline mode is on" if offline else f"the hub could not be reached ({errors[-1].__class__.__name__})"
+    )
     raise CheckpointError(
         f"cannot get weights for {repo_id!r}: {why} and they are not in the cache; download "
         f"'{HUB_WEIGHT_FILES[1]}' from https://huggingface.co/{repo_id} and pass its path "
@@ -206,11 +220,16 @@ def _restore_non_persistent(model: torch.nn.Module, device: str | torch.device) 
 
 # ---------------------------------------------------------------------------------------------- saving
 def save_model(
-    model: torch.nn.Module, path: str | Path, dtype: torch.dtype | None = None, extra_metadata: dict | None = None
+    model: torch.nn.Module,
+    path: str | Path,
+    dtype: torch.dtype | None = None,
+    extra_metadata: dict | None = None,
 ) -> Path:
     """Write weights (+ config in the metadata) to ``.safetensors`` atomically."""
     state = {k: v.detach() for k, v in model.state_dict().items()}
-    return save_state_dict(state, path, config=getattr(model, "config", None), dtype=dtype, extra=extra_metadata)
+    return save_state_dict(
+        state, path, config=getattr(model, "config", None), dtype=dtype, extra=extra_metadata
+    )
 
 
 def save_state_dict(

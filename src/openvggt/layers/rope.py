@@ -58,4 +58,6 @@ class RotaryPositionEmbedding2D(nn.Module):
         y_half, x_half = x.chunk(2, dim=-1)
         cy, cx = cos.chunk(2, dim=-1)
         sy, sx = sin.chunk(2, dim=-1)
-        return torch.cat([y_half * cy + _rotate_half(y_half) * sy, x_half * cx + _rotate_half(x_half) * sx], dim=-1)
+        return torch.cat(
+            [y_half * cy + _rotate_half(y_half) * sy, x_half * cx + _rotate_half(x_half) * sx], dim=-1
+        )

@@ -62,7 +62,9 @@ class Aggregator(nn.Module):
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, c) * 1e-6)
         self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, c) * 1e-6)
         self.patch_start_idx = 1 + cfg.num_register_tokens
-        self.register_buffer("_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
         self.grad_checkpointing = False
 
@@ -121,7 +123,9 @@ class Aggregator(nn.Module):
                 if i in keep:
                     frame_out[i] = tokens.reshape(b, s, p, c)
             for i in range(start, start + k):
-                tokens = self._run(self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask)
+                tokens = self._run(
+                    self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask
+                )
                 if i in keep:
                     out[i] = torch.cat([frame_out.pop(i), tokens.reshape(b, s, p, c)], dim=-1)
         return out, self.patch_start_idx

@@ -89,7 +89,9 @@ class VGGT(nn.Module):
 
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, source: str | Path, config: VGGTConfig | str | None = None, **kwargs: Any) -> VGGT:
+    def from_pretrained(
+        cls, source: str | Path, config: VGGTConfig | str | None = None, **kwargs: Any
+    ) -> VGGT:
         """Load weights from a ``.pt``/``.pth``/``.safetensors`` file, a folder, or a Hugging Face repo id.
 
         See :func:`openvggt.io.checkpoint.load_model` for the resolution rules and options.
@@ -156,7 +158,12 @@ class VGGT(nn.Module):
                 out.world_points, out.world_points_conf = self.point_head(tokens, image_hw, patch_start_idx)
         if "track" in run:
             track_list, out.vis, out.conf = self.track_head(
-                tokens, image_hw, patch_start_idx, query_points, iters=track_iters, apply_sigmoid=not track_logits
+                tokens,
+                image_hw,
+                patch_start_idx,
+                query_points,
+                iters=track_iters,
+                apply_sigmoid=not track_logits,
             )
             out.track_list, out.track = track_list, track_list[-1]
         if not self.training:
