@@ -57,9 +57,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         frames = [int(f) for f in args.frames.split(",")]
         height, width = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        raise UserError(
-            f"--frames must be integers and --size HxW, got {args.frames!r} / {args.size!r}"
-        ) from None
+        raise UserError(f"--frames must be integers and --size HxW, got {args.frames!r} / {args.size!r}") from None
     if height % 14 or width % 14:
         raise UserError(f"--size {args.size}: height and width must be multiples of 14")
     heads = tuple(h for h in args.heads.split(",") if h)
@@ -87,9 +85,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a checkpoint (.pt/.pth/.safetensors/hub id) to .safetensors")
     p.add_argument("src", help="checkpoint file, folder or Hugging Face repo id")
     p.add_argument("dst", help="output .safetensors path")
-    p.add_argument(
-        "--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="store floats in this dtype"
-    )
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="store floats in this dtype")
     p.add_argument("--config", default=None, help="preset name if the checkpoint carries no config")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_run_convert)
@@ -111,9 +107,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="openvggt", description="VGGT: images in, cameras/depth/points out."
-    )
+    parser = argparse.ArgumentParser(prog="openvggt", description="VGGT: images in, cameras/depth/points out.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -172,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except _user_error_types() as exc:
-        msg = str(exc).strip() or exc.__class__.__name__
+        # One line, whatever the message: multi-line reports are joined.
+        msg = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)
         return 2
 
