@@ -131,9 +131,7 @@ def test_pointcloud_alignment_on_camera_centres():
     s, rot, t = _similarity()
     pred_pts = apply_sim3(gt_pts, s, rot, t)
     # The same cameras in the prediction's frame: centre c -> s R c + t, world-to-camera R' = R_cam R^T.
-    pred_ext = np.stack(
-        [np.concatenate([rot.T, -(rot.T @ apply_sim3(c, s, rot, t))[:, None]], 1) for c in centres]
-    )
+    pred_ext = np.stack([np.concatenate([rot.T, -(rot.T @ apply_sim3(c, s, rot, t))[:, None]], 1) for c in centres])
     m = pointcloud_metrics(pred_pts, gt_pts, align="cameras", pred_extrinsics=pred_ext, gt_extrinsics=gt_ext)
     assert m["overall"] < 1e-9 and m["sim3_scale"] == pytest.approx(1 / s)
     with pytest.raises(ValueError, match="needs pred_extrinsics"):

@@ -121,9 +121,7 @@ def test_regression_is_only_the_log_term_when_prediction_is_exact():
 
 def _ramp(h: int, w: int, slope_x: float, slope_y: float = 0.0, channels: int = 1):
     """GT plus a prediction whose residual is ``slope_x * col + slope_y * row`` in channel 0 only."""
-    y, x = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
-    )
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     gt = torch.rand(1, 1, h, w, channels)
     pred = gt.clone()
     pred[..., 0] += slope_x * x + slope_y * y
@@ -160,9 +158,7 @@ def test_gradient_term_respects_the_mask():
 
 
 def _plane(n: int, tilt_deg: float) -> torch.Tensor:
-    y, x = torch.meshgrid(
-        torch.arange(n, dtype=torch.float32), torch.arange(n, dtype=torch.float32), indexing="ij"
-    )
+    y, x = torch.meshgrid(torch.arange(n, dtype=torch.float32), torch.arange(n, dtype=torch.float32), indexing="ij")
     z = x * math.tan(math.radians(tilt_deg))
     return torch.stack([x, y, z], -1)[None, None]  # [1, 1, n, n, 3]
 
@@ -171,9 +167,7 @@ def test_normal_term_on_a_tilted_plane():
     gt, pred = _plane(16, 0.0), _plane(16, 30.0)
     mask = torch.ones(1, 1, 16, 16, dtype=torch.bool)
     cfg = LossConfig(gradient_conf="none")
-    assert normal_loss(pred, gt, mask, cfg=cfg).item() == pytest.approx(
-        1 - math.cos(math.radians(30)), rel=1e-5
-    )
+    assert normal_loss(pred, gt, mask, cfg=cfg).item() == pytest.approx(1 - math.cos(math.radians(30)), rel=1e-5)
     # Normals do not see scale or offset.
     assert normal_loss(2.0 * gt + 1.0, gt, mask, cfg=cfg).item() == pytest.approx(0.0, abs=1e-6)
     few = torch.zeros_like(mask)
@@ -338,16 +332,9 @@ def test_total_loss_is_zero_for_perfect_predictions_and_sums_weighted_terms():
     preds["track_list"][-1] = preds["track_list"][-1] + 1.0
     cfg = LossConfig(camera_weight=2.0, depth_weight=3.0)
     objective, terms = total_loss(preds, batch, cfg)
-    expected = (
-        2.0 * terms["loss_camera"]
-        + 3.0 * terms["loss_depth"]
-        + terms["loss_point"]
-        + 0.05 * terms["loss_track"]
-    )
+    expected = 2.0 * terms["loss_camera"] + 3.0 * terms["loss_depth"] + terms["loss_point"] + 0.05 * terms["loss_track"]
     assert objective.item() == pytest.approx(expected.item())
-    assert (
-        terms["loss_camera"].item() > 0 and terms["loss_track"].item() > 0 and terms["objective"] is objective
-    )
+    assert terms["loss_camera"].item() > 0 and terms["loss_track"].item() > 0 and terms["objective"] is objective
 
 
 def test_terms_can_be_switched_off_and_missing_keys_are_named():

@@ -152,17 +152,13 @@ def relative_pose_errors(
     rg, tg = _as_rt(gt_extrinsics, "gt_extrinsics")
     s = rg.shape[0]
     if rp.shape[0] != s or s < 2:
-        raise ValueError(
-            f"need the same number (>= 2) of predicted and reference frames, got {rp.shape[0]} and {s}"
-        )
+        raise ValueError(f"need the same number (>= 2) of predicted and reference frames, got {rp.shape[0]} and {s}")
     reg = np.ones(s, dtype=bool) if registered is None else as_bool(registered, "registered").reshape(-1)
     if reg.shape != (s,):
         raise ValueError(f"registered must have shape [{s}], got {reg.shape}")
     finite = np.isfinite(rp).all(axis=(1, 2)) & np.isfinite(tp).all(axis=1)
     if np.any(reg & ~finite):
-        log.warning(
-            "%d registered frame(s) have non-finite poses; counted as failures", int(np.sum(reg & ~finite))
-        )
+        log.warning("%d registered frame(s) have non-finite poses; counted as failures", int(np.sum(reg & ~finite)))
     reg = reg & finite
     if not np.isfinite(rg).all() or not np.isfinite(tg).all():
         raise ValueError("gt_extrinsics contain non-finite values")

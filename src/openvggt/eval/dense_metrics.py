@@ -90,9 +90,7 @@ def depth_metrics(pred, gt, mask=None, align: str = "median") -> dict:
         factors = np.ones(p.shape[0])
     frame_ok = np.isfinite(factors)
     if not frame_ok.all():
-        log.warning(
-            "depth scale undefined for %d frame(s) (non-positive median prediction)", int((~frame_ok).sum())
-        )
+        log.warning("depth scale undefined for %d frame(s) (non-positive median prediction)", int((~frame_ok).sum()))
     d, ref = (p * factors[:, None, None])[valid], g[valid]
     out = {"align": align, "scale": scale, "valid_pixels": int(valid.sum())}
     if d.size == 0:
@@ -149,9 +147,7 @@ def _alignment(align, pred_points, gt_points, pred_extrinsics, gt_extrinsics):
         return _fit_sim3(_camera_centers(pe), _camera_centers(ge))
     p, g = as_float64(pred_points, "pred_points"), as_float64(gt_points, "gt_points")
     if p.shape != g.shape:
-        raise ValueError(
-            f'align="points" needs corresponding points of one shape, got {p.shape} and {g.shape}'
-        )
+        raise ValueError(f'align="points" needs corresponding points of one shape, got {p.shape} and {g.shape}')
     p, g = p.reshape(-1, 3), g.reshape(-1, 3)
     ok = np.isfinite(p).all(1) & np.isfinite(g).all(1)
     return _fit_sim3(p[ok], g[ok])

@@ -38,9 +38,7 @@ def _query_frames(query_points, batch_ndim: int) -> np.ndarray:
         check_last_dims(q, "query_points", (3,))
         q = q[..., 0]
     if q.ndim != batch_ndim:
-        raise ValueError(
-            f"query_points must be [..., Q, 3] (t, y, x) or [..., Q] frame indices, got {q.shape}"
-        )
+        raise ValueError(f"query_points must be [..., Q, 3] (t, y, x) or [..., Q] frame indices, got {q.shape}")
     return np.round(q).astype(np.int64)
 
 

@@ -286,9 +286,7 @@ def _four_normals(points: Tensor, mask: Tensor, eps: float) -> tuple[Tensor, Ten
     offsets = {"up": (-1, 0), "left": (0, -1), "down": (1, 0), "right": (0, 1)}
     nb = {k: (at(p, dy, dx) - c, at(m, dy, dx)) for k, (dy, dx) in offsets.items()}
     order = (("up", "left"), ("left", "down"), ("down", "right"), ("right", "up"))
-    normals = torch.stack(
-        [F.normalize(torch.cross(nb[a][0], nb[b][0], dim=-1), dim=-1, eps=eps) for a, b in order]
-    )
+    normals = torch.stack([F.normalize(torch.cross(nb[a][0], nb[b][0], dim=-1), dim=-1, eps=eps) for a, b in order])
     valid = torch.stack([nb[a][1] & mc & nb[b][1] for a, b in order])
     return normals, valid
 
@@ -322,16 +320,12 @@ def _multi_scale(fn, pred, gt, mask, conf, n_scales: int, cfg: LossConfig) -> Te
     return total / n_scales
 
 
-def gradient_loss(
-    pred, gt, mask, conf=None, cfg: LossConfig = LossConfig(), n_scales: int | None = None
-) -> Tensor:
+def gradient_loss(pred, gt, mask, conf=None, cfg: LossConfig = LossConfig(), n_scales: int | None = None) -> Tensor:
     """Multi-scale ``Σ|∇(pred - gt)| / Σ mask``; pred/gt ``[B, S, H, W, C]``, mask/conf ``[B, S, H, W]``."""
     return _multi_scale(_grad_one_scale, pred, gt, mask, conf, n_scales or cfg.grad_scales, cfg)
 
 
-def normal_loss(
-    pred, gt, mask, conf=None, cfg: LossConfig = LossConfig(), n_scales: int | None = None
-) -> Tensor:
+def normal_loss(pred, gt, mask, conf=None, cfg: LossConfig = LossConfig(), n_scales: int | None = None) -> Tensor:
     """Multi-scale surface-normal loss; pred/gt ``[B, S, H, W, 3]`` point maps, mask/conf ``[B, S, H, W]``."""
     return _multi_scale(_normal_one_scale, pred, gt, mask, conf, n_scales or cfg.normal_scales, cfg)
 
@@ -443,9 +437,7 @@ def track_loss(
     seq = _zero(track_list[-1])
     for i, pred in enumerate(track_list):
         if pred.shape != track_list[-1].shape:
-            raise ValueError(
-                f"track_list[{i}] has shape {tuple(pred.shape)}, expected {tuple(track_list[-1].shape)}"
-            )
+            raise ValueError(f"track_list[{i}] has shape {tuple(pred.shape)}, expected {tuple(track_list[-1].shape)}")
         if int(scored.sum()) > 2:
             seq = seq + cfg.track_gamma ** (n_iters - i - 1) * distance(pred)[scored].mean()
     seq = seq / n_iters
@@ -503,9 +495,7 @@ def _device_type(preds: Mapping) -> str:
     raise ValueError("preds holds no tensor")
 
 
-def total_loss(
-    preds: Mapping, batch: Mapping, cfg: LossConfig = LossConfig()
-) -> tuple[Tensor, dict[str, Tensor]]:
+def total_loss(preds: Mapping, batch: Mapping, cfg: LossConfig = LossConfig()) -> tuple[Tensor, dict[str, Tensor]]:
     """The weighted multi-task objective.
 
     Args:
