@@ -376,3 +376,21 @@ def test_config_validation_and_presets():
     batch = _tiny_batch()
     objective, terms = MultitaskLoss("released")(_perfect_preds(batch), batch)
     assert set(terms) >= {"loss_camera", "loss_depth", "objective"} and "loss_point" not in terms
+
+
+def test_losses_reach_every_parameter_of_a_tiny_model():
+    """The official output names line up with the model: every head parameter receives a finite gradient."""
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.vggt import VGGT
+
+    torch.manual_seed(0)
+    model = VGGT(VGGTConfig.preset("vggt-tiny")).train()
+    batch = _tiny_batch(b=1, s=2, h=140, w=140, n=4)  # the track head needs >= 128 px
+    out = model(batch["images"], query_points=batch["tracks"][:, 0], track_logits=True)
+    cfg = LossConfig(min_valid_pixels=1, camera_min_valid_pixels=1, track_conf=True)
+    objective, terms = total_loss(out, batch, cfg)
+    objective.backward()
+    assert torch.isfinite(objective) and all(torch.isfinite(t) for t in terms.values())
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
