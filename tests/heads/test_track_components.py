@@ -121,7 +121,8 @@ def test_sincos_2d_sample_is_the_border_sampled_table():
     torch.testing.assert_close(out[0, 0], table[0, :, 3, 2].double(), atol=2e-7, rtol=0)
     torch.testing.assert_close(out[0, 2], table[0, :, 1, 0].double(), atol=2e-7, rtol=0)  # clamped left
     torch.testing.assert_close(out[0, 3], table[0, :, 5, 8].double(), atol=2e-7, rtol=0)  # clamped corner
-    assert torch.equal(out, out.float().double())  # fp32 values
+    # Exactly the official operation: grid_sample of the materialised fp32 table in fp32.
+    assert torch.equal(out, sample_points(table.contiguous(), pts.float(), "border").double())
     ref = bilinear_sample_math(table.double(), pts[:, 1:2, None], "border")[0, :, 0, 0]
     torch.testing.assert_close(out[0, 1], ref, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="multiple of 4"):

@@ -33,9 +33,7 @@ def bilinear_sample(feats: torch.Tensor, coords: torch.Tensor, padding_mode: str
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     if feats.ndim != 4 or coords.ndim != 4 or coords.shape[-1] != 2 or coords.shape[0] != feats.shape[0]:
-        raise ValueError(
-            f"expected feats [B, C, H, W] and coords [B, M, K, 2], got {feats.shape} and {coords.shape}"
-        )
+        raise ValueError(f"expected feats [B, C, H, W] and coords [B, M, K, 2], got {feats.shape} and {coords.shape}")
     height, width = feats.shape[-2:]
     grid = pixel_to_grid(coords.to(feats.dtype), height, width)
     return F.grid_sample(feats, grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
@@ -46,9 +44,7 @@ def sample_points(feats: torch.Tensor, points: torch.Tensor, padding_mode: str =
     return bilinear_sample(feats, points[:, :, None], padding_mode)[..., 0].transpose(1, 2)
 
 
-def bilinear_sample_math(
-    feats: torch.Tensor, coords: torch.Tensor, padding_mode: str = "zeros"
-) -> torch.Tensor:
+def bilinear_sample_math(feats: torch.Tensor, coords: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
     """Reference for :func:`bilinear_sample` written with explicit arithmetic (slow; for tests).
 
     ``feats [B, C, H, W]``, ``coords [B, M, K, 2]`` pixel (x, y) -> ``[B, C, M, K]``.

@@ -45,9 +45,7 @@ class TrackPredictor(nn.Module):
         if c % 4:
             raise ValueError(f"track_head.features must be a multiple of 4, got {c}")
         if cfg.hidden_size % cfg.num_heads:
-            raise ValueError(
-                f"track_head.hidden_size {cfg.hidden_size} is not divisible by num_heads {cfg.num_heads}"
-            )
+            raise ValueError(f"track_head.hidden_size {cfg.hidden_size} is not divisible by num_heads {cfg.num_heads}")
         self.cfg = cfg
         self.corr_method = corr_method
         self.transformer_dim = 3 * c + 4  # flow embedding + 4 scaled flows, correlation, track feature
@@ -141,8 +139,6 @@ class TrackPredictor(nn.Module):
         if fmaps.ndim != 5 or fmaps.shape[2] != self.cfg.features:
             raise ValueError(f"fmaps must be [B, S, {self.cfg.features}, HH, WW], got {tuple(fmaps.shape)}")
         if fmaps.shape[0] != query_points.shape[0]:
-            raise ValueError(
-                f"batch of query_points {query_points.shape[0]} != batch of fmaps {fmaps.shape[0]}"
-            )
+            raise ValueError(f"batch of query_points {query_points.shape[0]} != batch of fmaps {fmaps.shape[0]}")
         if iters < 1:
             raise ValueError(f"iters must be at least 1, got {iters}")

@@ -124,9 +124,7 @@ class UpdateTransformer(nn.Module):
         self.flow_head = Linear(hidden_size, output_dim)
         self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size))  # sic
         self.time_blocks = nn.ModuleList(AttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
-        self.space_virtual_blocks = nn.ModuleList(
-            AttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)
-        )
+        self.space_virtual_blocks = nn.ModuleList(AttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.space_point2virtual_blocks = nn.ModuleList(
             CrossAttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth)
         )
