@@ -51,13 +51,9 @@ class TrackPredictor(nn.Module):
         self.transformer_dim = 3 * c + 4  # flow embedding + 4 scaled flows, correlation, track feature
         corr_dim = cfg.corr_levels * (2 * cfg.corr_radius + 1) ** 2
 
+        # Registration order = the official state-dict order.
         self.query_ref_token = nn.Parameter(torch.randn(1, 2, self.transformer_dim))  # [frame 0, others]
         self.corr_mlp = Mlp(corr_dim, cfg.hidden_size, c)
-        self.fmap_norm = nn.LayerNorm(c, eps=NORM_EPS)
-        self.ffeat_norm = nn.GroupNorm(1, c, eps=NORM_EPS)
-        self.ffeat_updater = nn.Sequential(Linear(c, c), nn.GELU())
-        self.vis_predictor = nn.Sequential(Linear(c, 1))
-        self.conf_predictor = nn.Sequential(Linear(c, 1)) if cfg.predict_conf else None
         self.updateformer = UpdateTransformer(
             input_dim=self.transformer_dim,
             hidden_size=cfg.hidden_size,
@@ -67,6 +63,11 @@ class TrackPredictor(nn.Module):
             mlp_ratio=cfg.mlp_ratio,
             num_virtual_tracks=cfg.num_virtual_tracks,
         )
+        self.fmap_norm = nn.LayerNorm(c, eps=NORM_EPS)
+        self.ffeat_norm = nn.GroupNorm(1, c, eps=NORM_EPS)
+        self.ffeat_updater = nn.Sequential(Linear(c, c), nn.GELU())
+        self.vis_predictor = nn.Sequential(Linear(c, 1))
+        self.conf_predictor = nn.Sequential(Linear(c, 1)) if cfg.predict_conf else None
 
     def forward(
         self,
@@ -88,7 +89,9 @@ class TrackPredictor(nn.Module):
         b, s, c, hh, ww = fmaps.shape
         n = query_points.shape[1]
         fmaps = self.fmap_norm(fmaps.permute(0, 1, 3, 4, 2)).permute(0, 1, 4, 2, 3)  # [B, S, C, HH, WW]
-        queries = query_points.to(fmaps.dtype) / self.cfg.stride  # [B, N, 2] feature pixels
+        # Coordinates keep at least fp32 (bf16 would quantise them to whole pixels).
+        coord_dtype = torch.promote_types(torch.promote_types(query_points.dtype, fmaps.dtype), torch.float32)
+        queries = query_points.to(coord_dtype) / self.cfg.stride  # [B, N, 2] feature pixels
 
         pyramid = CorrPyramid(fmaps, self.cfg.corr_levels, self.cfg.corr_radius, self.corr_method)
         feats = sample_points(fmaps[:, 0], queries, "border")[:, None].expand(b, s, n, c)  # [B, S, N, C]

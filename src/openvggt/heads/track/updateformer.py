@@ -71,9 +71,10 @@ class AttnBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0):
         super().__init__()
+        # Registration order = the official state-dict order.
         self.norm1 = nn.LayerNorm(dim, eps=NORM_EPS)
-        self.attn = MultiheadAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim, eps=NORM_EPS)
+        self.attn = MultiheadAttention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,8 +90,8 @@ class CrossAttnBlock(nn.Module):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=NORM_EPS)
         self.norm_context = nn.LayerNorm(dim, eps=NORM_EPS)
-        self.cross_attn = MultiheadAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim, eps=NORM_EPS)
+        self.cross_attn = MultiheadAttention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -118,11 +119,12 @@ class UpdateTransformer(nn.Module):
         num_virtual_tracks: int,
     ):
         super().__init__()
+        # Registration order = the official state-dict order.
+        self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size))  # sic
         self.input_norm = nn.LayerNorm(input_dim, eps=NORM_EPS)
         self.input_transform = Linear(input_dim, hidden_size)
         self.output_norm = nn.LayerNorm(hidden_size, eps=NORM_EPS)
         self.flow_head = Linear(hidden_size, output_dim)
-        self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size))  # sic
         self.time_blocks = nn.ModuleList(AttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.space_virtual_blocks = nn.ModuleList(AttnBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
         self.space_point2virtual_blocks = nn.ModuleList(
