@@ -107,22 +107,28 @@ def _box(c, A, h, dx, dy, near):
 def _sphere(c, r, dx, dy, near):
     dd = dx * dx + dy * dy + np.float32(1.0)
     b = _dot(c, dx, dy)
-    disc = b * b - dd * np.float32(c @ c - r * r)
-    t = (b - np.sqrt(np.maximum(disc, 0))) / dd
+    # disc = b^2 - dd (|c|^2 - r^2) written as dd r^2 - |d x c|^2 (no cancellation of large terms).
+    c0, c1, c2 = (np.float32(x) for x in c)
+    k0, k1, k2 = dy * c2 - c1, c0 - dx * c2, dx * c1 - dy * c0
+    disc = dd * np.float32(r * r) - (k0 * k0 + k1 * k1 + k2 * k2)
+    # Near root written as (|c|^2 - r^2) / (b + sqrt(disc)): stable for small or far spheres.
+    t = np.float32(c @ c - r * r) / (b + np.sqrt(np.maximum(disc, 0)))
     return np.where((disc >= 0) & (t > near), t, np.float32(np.inf))
 
 
 def _cylinder(c, A, h, dx, dy, near):
     a = A[:, 2]
     r, hz = float(h[0]), float(h[2])
+    # The side: a circle problem in the cylinder's local xy plane (rays d projected onto it).
+    ex, ey = _dot(A[:, 0], dx, dy), _dot(A[:, 1], dx, dy)
+    cx, cy = np.float32(A[:, 0] @ c), np.float32(A[:, 1] @ c)
+    qa = ex * ex + ey * ey
+    qb = ex * cx + ey * cy
+    cross = ex * cy - ey * cx
+    disc = qa * np.float32(r * r) - cross * cross  # = qb^2 - qa (|c_xy|^2 - r^2), without cancellation
+    t = np.float32(float(cx) ** 2 + float(cy) ** 2 - r * r) / (qb + np.sqrt(np.maximum(disc, 0)))
     da = _dot(a, dx, dy)
     ca = float(a @ c)
-    dd = dx * dx + dy * dy + np.float32(1.0)
-    qa = dd - da * da
-    qb = _dot(c, dx, dy) - da * np.float32(ca)
-    qc = np.float32(c @ c - ca * ca - r * r)
-    disc = qb * qb - qa * qc
-    t = (qb - np.sqrt(np.maximum(disc, 0))) / qa
     s = t * da - np.float32(ca)
     t = np.where((disc >= 0) & (np.abs(s) <= hz) & (t > near), t, np.float32(np.inf))
     # The camera sees at most one cap from outside: the one on its side of the slab |s| <= hz.
@@ -130,10 +136,9 @@ def _cylinder(c, A, h, dx, dy, near):
     if abs(s_cam) > hz:
         cap = np.float32(ca + np.sign(s_cam) * hz)
         tc = cap / da
-        qx = tc * dx - np.float32(c[0])
-        qy = tc * dy - np.float32(c[1])
-        qz = tc - np.float32(c[2])
-        rad2 = qx * qx + qy * qy + qz * qz - np.float32(hz * hz)
+        qx = tc * ex - cx
+        qy = tc * ey - cy
+        rad2 = qx * qx + qy * qy
         t = np.where((rad2 <= r * r) & (tc > near) & (tc < t), tc, t)
     return t
 

@@ -60,6 +60,7 @@ class SampleConfig:
     scale_range: tuple[float, float] = (0.8, 1.2)
     colour: ColourAug = field(default_factory=ColourAug)
     track_num: int = 0
+    track_rel_tol: float = 0.05
     min_overlap: float = 0.1
     window: int = 0  # >0: draw frames within this many indices of the reference (long sequences)
 
@@ -154,7 +155,14 @@ def build_sample(
     if config.track_num > 0:
         track_rng = rng if rng is not None else np.random.default_rng(0)
         tracks, vis, positive = build_tracks(
-            extrinsics, intrinsics, world_points, depths, masks, config.track_num, track_rng
+            extrinsics,
+            intrinsics,
+            world_points,
+            depths,
+            masks,
+            config.track_num,
+            track_rng,
+            rel_tol=config.track_rel_tol,
         )
         out = {
             "tracks": torch.from_numpy(tracks),

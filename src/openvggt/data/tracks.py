@@ -67,6 +67,7 @@ def build_tracks(
     num_tracks: int,
     rng: np.random.Generator,
     epipolar_px: float = 16.0,
+    rel_tol: float = 0.05,
 ):
     """Track supervision queried in frame 0.
 
@@ -75,12 +76,13 @@ def build_tracks(
     ``vis [S, T]`` bool and ``positive [T]`` bool with ``T = num_tracks``. Positives are visible in
     frame 0 and at least one other frame, preferring points seen in many frames; the rest are
     negatives (visibility False everywhere) whose positions in other frames are kept at least
-    ``epipolar_px`` from frame 0's epipolar line.
+    ``epipolar_px`` from frame 0's epipolar line. ``rel_tol``: relative depth agreement that counts
+    as visible (0.05 as in the official recipe; exact synthetic depth allows much less).
     """
     S, H, W = depths.shape
     ys, xs = np.nonzero(masks[0])
     uv, z = project(world_points[0][ys, xs], extrinsics, intrinsics)
-    vis = track_visibility(uv, z, depths)
+    vis = track_visibility(uv, z, depths, rel_tol=rel_tol)
     count = vis.sum(axis=0)
     cand = np.nonzero(vis[0] & (count >= 2))[0]
     cand = cand[np.argsort(-count[cand], kind="stable")]

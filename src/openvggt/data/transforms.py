@@ -148,16 +148,16 @@ class ColourAug:
     blur_sigma: tuple[float, float] = (0.1, 1.5)
 
     def __call__(self, images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Returns augmented ``[S, 3, H, W]``; ``images`` is left unchanged."""
         S = images.shape[0]
+        images = images.clone()
         if rng.random() < self.jitter_p:
             shared = rng.random() >= self.cojitter_ratio
             params = [self._draw(rng)] * S if shared else [self._draw(rng) for _ in range(S)]
             images = torch.stack([_jitter(images[s], *params[s]) for s in range(S)])
         grey = torch.from_numpy(rng.random(S) < self.grayscale_p)
         if grey.any():
-            lum = _luma(images[grey]).expand(-1, 3, -1, -1)
-            images = images.clone()
-            images[grey] = lum
+            images[grey] = _luma(images[grey]).expand(-1, 3, -1, -1)
         for s in np.nonzero(rng.random(S) < self.blur_p)[0]:
             images[s] = _blur(images[s], float(rng.uniform(*self.blur_sigma)))
         return images
