@@ -167,7 +167,10 @@ def test_float32_and_bf16_autocast_run():
     torch.manual_seed(6)
     model = TrackPredictor(_tiny_cfg()).eval()
     queries, fmaps = _inputs(seed=6)
-    queries, fmaps = queries.float(), fmaps.float()
+    fmaps = fmaps.float()
+    with torch.no_grad():  # float64 queries follow the fp32 features
+        assert model(queries, fmaps, iters=1)[0][0].dtype == torch.float32
+    queries = queries.float()
     with torch.no_grad():
         preds, vis, conf = model(queries, fmaps, iters=2)
         assert preds[-1].dtype == torch.float32 and torch.isfinite(preds[-1]).all()

@@ -89,8 +89,8 @@ class TrackPredictor(nn.Module):
         b, s, c, hh, ww = fmaps.shape
         n = query_points.shape[1]
         fmaps = self.fmap_norm(fmaps.permute(0, 1, 3, 4, 2)).permute(0, 1, 4, 2, 3)  # [B, S, C, HH, WW]
-        # Coordinates keep at least fp32 (bf16 would quantise them to whole pixels).
-        coord_dtype = torch.promote_types(torch.promote_types(query_points.dtype, fmaps.dtype), torch.float32)
+        # Coordinates follow the features' precision but stay at least fp32 (bf16 would quantise them).
+        coord_dtype = torch.promote_types(fmaps.dtype, torch.float32)
         queries = query_points.to(coord_dtype) / self.cfg.stride  # [B, N, 2] feature pixels
 
         pyramid = CorrPyramid(fmaps, self.cfg.corr_levels, self.cfg.corr_radius, self.corr_method)
