@@ -15,10 +15,18 @@ from openvggt.layers.layer_scale import LayerScale
 
 @torch.no_grad()
 def init_weights_(model: nn.Module, seed: int | None = None) -> nn.Module:
-    """Initialise ``model`` in place (any device, including one materialised from meta)."""
-    gen = torch.Generator(device="cpu")
-    if seed is not None:
-        gen.manual_seed(seed)
+    """Initialise ``model`` in place (any device, including one materialised from meta).
+
+    With a ``seed`` the result is deterministic and the global RNG is left untouched.
+    """
+    if seed is None:
+        return _init(model, torch.Generator(device="cpu"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _init(model, torch.Generator(device="cpu").manual_seed(seed))
+
+
+def _init(model: nn.Module, gen: torch.Generator) -> nn.Module:
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
             _trunc_normal_(module.weight, 0.02, gen)
@@ -29,12 +37,16 @@ def init_weights_(model: nn.Module, seed: int | None = None) -> nn.Module:
             module.bias.zero_()
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             module.reset_parameters()
-        elif isinstance(module, nn.MultiheadAttention):
+        elif hasattr(module, "in_proj_weight"):  # nn.MultiheadAttention and the tracker's own
             nn.init.xavier_uniform_(module.in_proj_weight, generator=gen)
             module.in_proj_bias.zero_()
         elif isinstance(module, LayerScale):
             init = 1.0 if "patch_embed" in name else _layer_scale_init(model, name)
             module.gamma.fill_(init)
+    for module in model.modules():
+        # The tracker's update transformer uses xavier-uniform Linear weights (official recipe).
+        if type(module).__name__ == "UpdateTransformer" and hasattr(module, "reset_parameters"):
+            module.reset_parameters()  # global RNG: seeded by init_weights_ when a seed is given
     for name, param in model.named_parameters(recurse=True):
         leaf = name.rsplit(".", 1)[-1]
         if leaf in ("camera_token", "register_token", "cls_token", "register_tokens"):
@@ -65,9 +77,7 @@ def _trunc_normal_(t: torch.Tensor, std: float, gen: torch.Generator) -> None:
     t.copy_(values)
 
 
-def random_model(
-    config, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
-):  # noqa: ANN001
+def random_model(config, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):  # noqa: ANN001
     """A randomly initialised model built without a CPU detour (meta -> device), in eval mode."""
     from openvggt.io.checkpoint import _restore_non_persistent
     from openvggt.models.vggt import VGGT
