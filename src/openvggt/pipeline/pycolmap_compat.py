@@ -1,0 +1,129 @@
+"""A thin adapter around pycolmap for bundle adjustment, across its API generations.
+
+pycolmap 3.12+ / 4.x keep poses on *frames* of *rigs* (``add_camera_with_trivial_rig``,
+``add_image_with_trivial_frame``, ``image.cam_from_world()``); older 3.x releases keep them on the
+image (``image.cam_from_world`` attribute, ``image.registered``). Only this module knows the
+difference. Tested with pycolmap 4.2; the pre-rig path follows the 3.10/3.11 API documentation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _pycolmap():  # noqa: ANN202
+    try:
+        import pycolmap
+    except ImportError as exc:  # pragma: no cover - a declared extra
+        from openvggt.pipeline.errors import UserError
+
+        raise UserError("--ba needs pycolmap (pip install 'openvggt[recon]')") from exc
+    return pycolmap
+
+
+def _has_rigs(pycolmap) -> bool:  # noqa: ANN001
+    return hasattr(pycolmap.Reconstruction, "add_image_with_trivial_frame")
+
+
+def build_reconstruction(
+    extrinsics: np.ndarray,
+    intrinsics: np.ndarray,
+    sizes: list[tuple[int, int]],
+    points: np.ndarray,
+    xy: np.ndarray,
+    obs: np.ndarray,
+    shared_camera: bool,
+    camera_model: str,
+):  # noqa: ANN201 - pycolmap.Reconstruction
+    """A pycolmap model of ``S`` posed images and ``P`` points seen where ``obs [S, P]``; ``xy [S, P, 2]``.
+
+    Returns ``(reconstruction, image ids [S], point ids [P])``.
+    """
+    pycolmap = _pycolmap()
+    rigs = _has_rigs(pycolmap)
+    rec = pycolmap.Reconstruction()
+    s = extrinsics.shape[0]
+    camera_ids = [1] * s if shared_camera else list(range(1, s + 1))
+    for cid in sorted(set(camera_ids)):
+        k, (w, h) = intrinsics[cid - 1], sizes[cid - 1]
+        fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+        params = [fx, fy, cx, cy] if camera_model == "PINHOLE" else [(fx + fy) / 2, cx, cy]
+        cam = pycolmap.Camera(camera_id=cid, model=camera_model, width=int(w), height=int(h), params=params)
+        (rec.add_camera_with_trivial_rig if rigs else rec.add_camera)(cam)
+    image_ids = list(range(1, s + 1))
+    for i in range(s):
+        frame_points = np.nonzero(obs[i])[0]
+        image = pycolmap.Image(
+            name=f"{i:06d}", keypoints=xy[i, frame_points].astype(np.float64), camera_id=camera_ids[i], image_id=i + 1
+        )
+        pose = pycolmap.Rigid3d(np.asarray(extrinsics[i], dtype=np.float64))
+        if rigs:
+            rec.add_image_with_trivial_frame(image, pose)
+        else:  # pragma: no cover - pycolmap < 3.12
+            image.cam_from_world = pose
+            image.registered = True
+            rec.add_image(image)
+    slot = np.cumsum(obs, axis=1) - 1  # [S, P] index of each observation among the image's keypoints
+    point_ids = []
+    for p in range(points.shape[0]):
+        track = pycolmap.Track()
+        for i in np.nonzero(obs[:, p])[0]:
+            track.add_element(int(image_ids[i]), int(slot[i, p]))
+        point_ids.append(rec.add_point3D(points[p].astype(np.float64), track, np.zeros(3, np.uint8)))
+    return rec, image_ids, point_ids
+
+
+def _options(pycolmap, loss_scale: float, refine_focal: bool, max_iterations: int):  # noqa: ANN001, ANN202
+    opts = pycolmap.BundleAdjustmentOptions()
+    opts.refine_focal_length = refine_focal
+    opts.refine_principal_point = False
+    opts.refine_extra_params = False
+    opts.print_summary = False
+    solver_home = opts.ceres if hasattr(opts, "ceres") else opts
+    solver_home.loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    solver_home.loss_function_scale = float(loss_scale)
+    solver_home.solver_options.max_num_iterations = int(max_iterations)
+    return opts
+
+
+def run_bundle_adjustment(
+    rec,  # noqa: ANN001
+    image_ids: list[int],
+    loss_scale: float,
+    refine_focal: bool,
+    max_iterations: int,
+) -> dict:
+    """Refine all poses, points and (optionally) focal lengths in place; gauge: the first two cameras."""
+    pycolmap = _pycolmap()
+    opts = _options(pycolmap, loss_scale, refine_focal, max_iterations)
+    start = time.perf_counter()
+    if hasattr(pycolmap, "BundleAdjustmentConfig") and hasattr(pycolmap, "create_default_bundle_adjuster"):
+        config = pycolmap.BundleAdjustmentConfig()
+        for image_id in image_ids:
+            config.add_image(image_id)
+        if hasattr(pycolmap, "BundleAdjustmentGauge"):
+            config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        summary = pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
+        report = {"termination": str(summary.termination_type).rsplit(".", 1)[-1]}
+        report["usable"] = bool(summary.is_solution_usable())
+    else:  # pragma: no cover - older pycolmap
+        pycolmap.bundle_adjustment(rec, opts)
+        report = {"termination": "unknown"}
+    report["seconds"] = round(time.perf_counter() - start, 3)
+    return report
+
+
+def read_cameras(rec, image_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """``extrinsics [S, 3, 4]`` and ``intrinsics [S, 3, 3]`` of the given images."""
+    extrinsics, intrinsics = [], []
+    for image_id in image_ids:
+        image = rec.images[image_id]
+        pose = image.cam_from_world() if callable(image.cam_from_world) else image.cam_from_world
+        extrinsics.append(np.asarray(pose.matrix(), dtype=np.float64))
+        intrinsics.append(np.asarray(rec.cameras[image.camera_id].calibration_matrix(), dtype=np.float64))
+    return np.stack(extrinsics), np.stack(intrinsics)
