@@ -109,27 +109,35 @@ class SceneBuilder:
         return len(self.materials) - 1
 
     # ----------------------------------------------------------------------------- primitives
-    def add(self, kind: int, centre, axes, half, material: int) -> None:
-        self.primitives.append(
-            Primitive(
-                kind,
-                np.asarray(centre, np.float64),
-                np.asarray(axes, np.float64),
-                np.asarray(half, np.float64),
-                material,
-            )
-        )
+    def add(self, kind: int, centre, axes, half, material: int, shadow: bool = True) -> None:
+        """Append a primitive; ``shadow=False`` for surfaces that bound the scene (floors, walls,
+        ground) or lie flat on others: they would only block the sun or cost time."""
+        c, A, h = (np.asarray(x, np.float64) for x in (centre, axes, half))
+        self.primitives.append(Primitive(kind, c, A, h, material, shadow))
 
-    def quad(self, centre, normal, half_u: float, half_v: float, material: int, up=(0.0, 0.0, 1.0)) -> None:
-        self.add(QUAD, centre, frame_from_normal(normal, up), [half_u, half_v, 0.0], material)
+    def quad(
+        self, centre, normal, half_u: float, half_v: float, material: int, up=(0.0, 0.0, 1.0), shadow: bool = False
+    ) -> None:
+        """A rectangle; by default casts no shadow (quads are floors, walls, ground, decals)."""
+        self.add(QUAD, centre, frame_from_normal(normal, up), [half_u, half_v, 0.0], material, shadow)
 
-    def box(self, centre, size, material: int, yaw: float = 0.0) -> None:
-        self.add(BOX, centre, rot_z(yaw), 0.5 * np.asarray(size, np.float64), material)
+    def box(self, centre, size, material: int, yaw: float = 0.0, shadow: bool = True) -> None:
+        self.add(BOX, centre, rot_z(yaw), 0.5 * np.asarray(size, np.float64), material, shadow)
 
-    def panel(self, centre, side, normal, half_side: float, half_normal: float, half_up: float, material: int):
+    def panel(
+        self,
+        centre,
+        side,
+        normal,
+        half_side: float,
+        half_normal: float,
+        half_up: float,
+        material: int,
+        shadow: bool = True,
+    ):
         """A thin box standing vertically: extents along ``side``, ``normal`` and world z."""
         axes = np.stack([side, normal, [0.0, 0.0, 1.0]], axis=1)
-        self.add(BOX, centre, axes, [half_side, half_normal, half_up], material)
+        self.add(BOX, centre, axes, [half_side, half_normal, half_up], material, shadow)
 
     def sphere(self, centre, radius: float, material: int) -> None:
         self.add(SPHERE, centre, np.eye(3), [radius] * 3, material)

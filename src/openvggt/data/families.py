@@ -147,12 +147,12 @@ def _decorate_wall(b: SceneBuilder, centre, normal, half_len: float, height: flo
     side = np.cross([0, 0, 1.0], normal)
     base = centre.copy()
     base[2] = 0.05
-    b.panel(base + normal * 0.01, side, normal, half_len, 0.01, 0.05, b.pattern("plain"))
+    b.panel(base + normal * 0.01, side, normal, half_len, 0.01, 0.05, b.pattern("plain"), shadow=False)
     for _ in range(int(rng.integers(0, 4))):
         w, h = rng.uniform(0.3, 1.4), rng.uniform(0.3, 1.0)
         pos = centre + side * rng.uniform(-half_len + w, half_len - w) + normal * 0.02
         pos[2] = rng.uniform(1.2, min(height - h / 2 - 0.1, 1.9))
-        b.panel(pos, side, normal, w / 2, 0.02, h / 2, b.photo(tile=(w, h), tint=0.05))
+        b.panel(pos, side, normal, w / 2, 0.02, h / 2, b.photo(tile=(w, h), tint=0.05), shadow=False)
     if rng.random() < 0.4:
         pos = centre + side * rng.uniform(-half_len + 0.6, half_len - 0.6) + normal * 0.01
         pos[2] = 1.0
@@ -329,6 +329,7 @@ def build_street(b: SceneBuilder):
             [0, side * (road + walk) / 2, 0.075],
             [2 * half_len + 60, walk - road, 0.15],
             b.pattern(str(rng.choice(["tiles", "stone", "bricks"])), tile=rng.uniform(0.5, 2.0)),
+            shadow=False,
         )
         x = -half_len - 20
         while x < half_len + 20:

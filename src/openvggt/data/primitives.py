@@ -34,6 +34,7 @@ class Primitive:
     axes: np.ndarray  # [3, 3] columns = local x, y, z in world, orthonormal, right-handed
     half: np.ndarray  # [3] half extents (see module docstring)
     material: int
+    casts_shadow: bool = True
 
     def corners(self) -> np.ndarray:
         """``[8, 3]`` world corners of a box that contains the primitive."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from openvggt.data.primitives import QUAD, Primitive, intersect, surface
+from openvggt.data.shadows import occluded
 from openvggt.data.textures import Texture
 
 NEAR = 1e-3
@@ -85,6 +86,7 @@ class SceneGeometry:
     materials: tuple[Material, ...]
     lighting: Lighting
     sky: Sky | None = None
+    shadows: bool = True  # the first directional light casts hard shadows
     corners: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
@@ -184,19 +186,28 @@ def _lights_in_camera(lighting: Lighting, cam: Camera):
     return up, dirs, points
 
 
-def _shade(normal, p, albedo, lighting: Lighting, lights) -> np.ndarray:
-    """Lambertian radiance ``[3, M]`` for camera-frame normals, points and albedo, all ``[3, M]``."""
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Column-wise dot product of planar ``[3, M]`` arrays (faster than ``(a * b).sum(0)``)."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _shade(normal, p, albedo, lighting: Lighting, lights, sun_visible=None) -> np.ndarray:
+    """Lambertian radiance ``[3, M]`` for camera-frame normals, points and albedo, all ``[3, M]``;
+    ``sun_visible [M]`` scales the first directional light (shadows)."""
     up, dirs, points = lights
     hemi = np.float32(0.5) + np.float32(0.5) * (up @ normal)
     lo = np.asarray(lighting.ground_ambient, np.float32)[:, None]
     hi = np.asarray(lighting.sky_ambient, np.float32)[:, None]
     irr = lo + (hi - lo) * hemi
-    for d, rgb in dirs:
-        irr = irr + np.maximum(d @ normal, 0) * rgb[:, None]
+    for i, (d, rgb) in enumerate(dirs):
+        cos = np.maximum(d @ normal, 0)
+        if i == 0 and sun_visible is not None:
+            cos = cos * sun_visible
+        irr = irr + cos * rgb[:, None]
     for pos, rgb, falloff in points:
         to_l = pos[:, None] - p
         dist2 = to_l[0] * to_l[0] + to_l[1] * to_l[1] + to_l[2] * to_l[2]
-        cos = np.maximum((to_l * normal).sum(axis=0), 0) / np.sqrt(dist2 + np.float32(1e-12))
+        cos = np.maximum(_rowdot(to_l, normal), 0) / np.sqrt(dist2 + np.float32(1e-12))
         irr = irr + (cos / (1 + dist2 / np.float32(falloff**2))) * rgb[:, None]
     return albedo * irr
 
@@ -240,37 +251,71 @@ def _sky_colour(sky: Sky | None, dirs: np.ndarray, up: np.ndarray) -> np.ndarray
 
 
 def shade_grid(scene: SceneGeometry, cam: Camera, depth, index, dx, dy) -> np.ndarray:
-    """Linear radiance ``[3, n, H, W]`` for the hits of :func:`trace_grid`."""
+    """Linear radiance ``[3, n, H, W]`` for the hits of :func:`trace_grid`.
+
+    Rays are sorted by primitive once, so each primitive fills a contiguous slice of the surface
+    attributes (views, not gathers); shadows and lighting then run once over all hits, and the
+    result is scattered back in one go. Shadows are traced from each pixel's centre sample and
+    shared by its other samples.
+    """
     n, H, W = depth.shape
-    radiance = np.zeros((3, n * H * W), np.float32)
     flat_index = index.reshape(-1)
-    flat_depth = depth.reshape(-1)
     lights = _lights_in_camera(scene.lighting, cam)
     f = 0.5 * (cam.K[0, 0] + cam.K[1, 1]) * np.sqrt(n)  # samples per unit image-plane length
     order = np.argsort(flat_index, kind="stable")
     bounds = np.searchsorted(flat_index[order], np.arange(-1, len(scene.primitives) + 1))
-    for k in range(-1, len(scene.primitives)):
-        sel = order[bounds[k + 1] : bounds[k + 2]]
-        if len(sel) == 0:
+    N, first_hit = len(order), int(bounds[1])
+    d_all = np.ones((3, N), np.float32)
+    d_all[0] = np.take(np.broadcast_to(dx, (n, H, W)).reshape(-1), order)
+    d_all[1] = np.take(np.broadcast_to(dy, (n, H, W)).reshape(-1), order)
+    len_all = np.sqrt(d_all[0] * d_all[0] + d_all[1] * d_all[1] + 1)
+    p_all = d_all * depth.reshape(-1)[order]
+    normal_all = np.empty((3, N), np.float32)
+    albedo_all = np.empty((3, N), np.float32)
+    sorted_rad = np.empty((3, N), np.float32)
+    if first_hit:
+        dirs = cam.R.T.astype(np.float32) @ (d_all[:, :first_hit] / len_all[:first_hit])
+        sorted_rad[:, :first_hit] = _sky_colour(scene.sky, dirs, scene.lighting.up)
+    for k, prim in enumerate(scene.primitives):
+        lo, hi = bounds[k + 1], bounds[k + 2]
+        if lo == hi:
             continue
-        s_idx, rem = np.divmod(sel, H * W)
-        r_idx, c_idx = np.divmod(rem, W)
-        d = np.stack([dx[s_idx, 0, c_idx], dy[s_idx, r_idx, 0], np.ones(len(sel), np.float32)])
-        ray_len = np.sqrt(d[0] * d[0] + d[1] * d[1] + 1)
-        if k < 0:
-            radiance[:, sel] = _sky_colour(scene.sky, cam.R.T.astype(np.float32) @ (d / ray_len), scene.lighting.up)
-            continue
-        prim = scene.primitives[k]
+        d, ray_len, p = d_all[:, lo:hi], len_all[lo:hi], p_all[:, lo:hi]
         c, A = _to_camera(prim, cam)
-        z = flat_depth[sel]
-        p = d * z
         normal, uv = surface(prim.kind, c, A, prim.half, p)
-        cos = (normal * d).sum(axis=0) / ray_len
+        cos = _rowdot(normal, d) / ray_len
         if prim.kind == QUAD:  # two-sided: light the side facing the camera
             normal = normal * -np.sign(cos)
-        albedo = _albedo(scene.materials[prim.material], uv, z * ray_len * np.float32(1 / f), np.abs(cos))
-        radiance[:, sel] = _shade(normal, p, albedo, scene.lighting, lights)
+        normal_all[:, lo:hi] = normal
+        z = p[2]
+        albedo_all[:, lo:hi] = _albedo(scene.materials[prim.material], uv, z * ray_len * np.float32(1 / f), np.abs(cos))
+    hits = slice(first_hit, N)
+    sun = _sun_visibility(scene, cam, lights, p_all[:, hits], normal_all[:, hits], order[hits], H * W)
+    sorted_rad[:, hits] = _shade(normal_all[:, hits], p_all[:, hits], albedo_all[:, hits], scene.lighting, lights, sun)
+    radiance = np.empty((3, N), np.float32)
+    for ch in range(3):  # one channel at a time: several times faster than radiance[:, order] = ...
+        radiance[ch][order] = sorted_rad[ch]
     return radiance.reshape(3, n, H, W)
+
+
+def _sun_visibility(scene: SceneGeometry, cam: Camera, lights, p, normal, ray_ids, pixels: int):
+    """``[M]`` float32 1 where the first directional light reaches hit points ``p [3, M]``, else 0."""
+    if not scene.shadows or not lights[1] or p.shape[1] == 0:
+        return None
+    sun = lights[1][0][0]
+    centre = ray_ids < pixels  # sample 0 of each pixel is its centre ray
+    facing = centre & (sun @ normal > 0)  # points facing away are unlit anyway
+    occluders, boxes = [], []
+    for k, prim in enumerate(scene.primitives):
+        if prim.casts_shadow:
+            c, A = _to_camera(prim, cam)
+            occluders.append((prim, c, A))
+            boxes.append(scene.corners[k] @ cam.R.T + cam.t)
+    # Offset the origins off the surface so that a surface does not shadow itself.
+    origins = p[:, facing] + normal[:, facing] * (np.float32(1e-4) * p[2, facing] + np.float32(1e-5))
+    dark = np.zeros(pixels, bool)
+    dark[ray_ids[facing]] = occluded(origins, sun.astype(np.float64), occluders, boxes)
+    return (~dark[ray_ids % pixels]).astype(np.float32)
 
 
 def develop(radiance: np.ndarray, photo: Photometric) -> np.ndarray:
