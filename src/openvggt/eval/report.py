@@ -4,8 +4,8 @@ The JSON is ``{"results": [row, ...], "summary": {method: {...}, "meta": {...}}}
 :func:`openvggt.eval.runner.evaluate` (non-finite floats written as ``null``). The markdown table
 has one line per scene and method plus a mean line per method; the unsigned-translation AUC@30
 column (official VGGT convention) appears only when it differs from the signed one somewhere.
-The figure shows AUC@30 and AUC@5 per scene (registered frames written on the bars) and the
-time per scene, one colour per method.
+The figure shows AUC@30 and AUC@5 per scene (registered frames written on the AUC@30 bars) and
+the time per scene in seconds, one colour per method.
 """
 
 from __future__ import annotations
@@ -109,26 +109,29 @@ def plot_results(report: dict, out_dir: str | Path, name: str = "eval.png") -> P
     fig = Figure(figsize=(max(8.0, 1.2 * len(scenes) * 3), 4.2), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
-    panels = (("auc30", "AUC@30 (%)", False), ("auc5", "AUC@5 (%)", False), ("time_s", "time per scene (s)", True))
-    for ax, (key, title, log_scale) in zip(axes, panels):
+    panels = (("auc30", "AUC@30 (%)"), ("auc5", "AUC@5 (%)"), ("time_s", "time per scene (s)"))
+    for ax, (key, title) in zip(axes, panels):
         for k, method in enumerate(methods):
             xs = [i + (k - (len(methods) - 1) / 2) * width for i in range(len(scenes))]
-            vals = [by[(s, method)].get(key) if (s, method) in by else None for s in scenes]
+            found = [by.get((s, method)) for s in scenes]
+            vals = [r.get(key) if r is not None else None for r in found]
             bars = ax.bar(xs, [v if v is not None else 0.0 for v in vals], width, label=method, color=f"C{k}")
-            if key == "auc30":
-                for bar, s in zip(bars, scenes):
-                    r = by.get((s, method))
-                    if r is not None:
-                        label = f"{r['registered']}/{r['frames']}"
-                        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, label, ha="center", fontsize=7)
+            for bar, r, v in zip(bars, found, vals):
+                if r is None or v is None:
+                    continue
+                label = (
+                    f"{r['registered']}/{r['frames']}" if key == "auc30" else (f"{v:.0f}" if key == "time_s" else "")
+                )
+                x, y = bar.get_x() + bar.get_width() / 2, bar.get_height()
+                ax.annotate(label, (x, y), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
         ax.set_title(title)
         ax.set_xticks(range(len(scenes)), scenes, rotation=30, ha="right", fontsize=8)
-        if log_scale:
-            ax.set_yscale("log")
-        else:
+        if key != "time_s":
             ax.set_ylim(0, 110)
+        else:
+            ax.margins(y=0.12)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(loc="lower left", fontsize=8)
+    axes[-1].legend(loc="upper left", fontsize=8)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / name, dpi=110)

@@ -1,20 +1,20 @@
 """VGGT as an evaluated method: image files in, :class:`Prediction` out.
 
-The reconstruction itself goes through :func:`_reconstruct`, the single place that decides how
-VGGT turns images into cameras and depth. Until the user-facing pipeline
-(``openvggt.pipeline``, what ``openvggt reconstruct`` runs) exposes a Python entry point, it calls
-the model directly with the official preprocessing (``load_images``, crop mode, the model's
-image size), decodes the last camera iteration and reads the depth head; bundle adjustment
-(``ba=True``) needs the pipeline and is refused without it.
+The reconstruction goes through :func:`openvggt.pipeline.reconstruct`, the code path of
+``openvggt reconstruct`` (same preprocessing, cameras, confidence-filtered point cloud and, with
+``ba=True``, the same track-based bundle adjustment), with the model loaded once and passed in.
+If the pipeline is not installed, :func:`_reconstruct_direct` calls the model the same way the
+pipeline does without BA (official preprocessing, last camera iteration, depth head), and
+``ba=True`` is refused; ``info["path"]`` records which path ran.
 
 Timing: the weights are loaded once per run (``info["load_s"]``, not part of ``time_s``);
-``time_s`` covers reading and preprocessing the images, the forward pass and decoding, as for
-COLMAP it covers reading images, matching and mapping.
+``time_s`` covers reading and preprocessing the images, the forward pass, BA when asked for and
+building the outputs in memory, as for COLMAP it covers reading images, matching and mapping.
 
 Depth and points: the depth head's z-depth on the model's input grid (the affine from original
-pixels to that grid comes from the image loader), and a point cloud made by unprojecting that
-depth with the predicted cameras (depth + camera, which the VGGT paper found more accurate
-than the point head), every valid pixel, in the first camera's frame.
+pixels to that grid comes from the image loader; 0 outside the image's footprint), and the
+point cloud that ``reconstruct`` writes (depth unprojected with the final cameras, confidence
+filtered); the direct path keeps every valid pixel.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class VggtOptions:
 
     weights: str = "default"
     ba: bool = False
-    device: str = "cpu"
-    dtype: str = "bf16"
+    device: str = "auto"
+    dtype: str = "fp32"
     mode: str = "crop"
     size: int | None = None
 
@@ -61,12 +61,29 @@ class VggtOptions:
             raise ValueError(f"size must be a positive multiple of 14, got {self.size}")
 
 
+def _pipeline_available() -> bool:
+    try:
+        import openvggt.pipeline.reconstruct  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
 def check_options(options: VggtOptions) -> None:
     """Raise :class:`MethodUnavailable` when this install cannot run ``options``."""
-    if options.ba:
+    if options.ba and not _pipeline_available():
         raise MethodUnavailable(
             "--ba needs the reconstruction pipeline's bundle adjustment (openvggt.pipeline), not available here"
         )
+
+
+def _device(name: str) -> str:
+    """``"auto"``: CUDA when available, else CPU; other names unchanged."""
+    if name != "auto":
+        return name
+    import torch  # noqa: PLC0415
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _autocast(device: str, dtype: str):  # noqa: ANN202
@@ -86,9 +103,29 @@ def _unproject(depth: np.ndarray, extrinsics: np.ndarray, intrinsics: np.ndarray
     return world[keep]
 
 
-def _reconstruct(model, paths: Sequence[Path], options: VggtOptions) -> dict:  # noqa: ANN001
-    """Run VGGT on image files: ``{"extrinsics" [S, 3, 4], "intrinsics" [S, 3, 3], "depth" [S, H, W],
-    "affines" S x [3, 3] original -> input pixels}``; world frame = first camera (OpenCV, w2c)."""
+def _reconstruct_pipeline(model, paths: Sequence[Path], options: VggtOptions) -> dict:  # noqa: ANN001
+    """``openvggt reconstruct`` on the images with a loaded model (see :func:`_reconstruct`)."""
+    from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct  # noqa: PLC0415
+
+    opts = ReconstructOptions(
+        mode=options.mode, size=options.size, device=options.device, dtype=options.dtype, ba=options.ba
+    )
+    rec = reconstruct([str(p) for p in paths], model=model, options=opts)
+    return {
+        "extrinsics": np.asarray(rec.extrinsics, np.float64),
+        "depth": np.asarray(rec.depth, np.float32),
+        "affines": [m.affine() for m in rec.metas],
+        "points": np.asarray(rec.points, np.float64),
+        "info": {
+            "path": "openvggt.pipeline.reconstruct",
+            "stages_s": {k: round(float(v), 3) for k, v in rec.timings.items()},
+            "ba_skipped": rec.ba_skipped,
+        },
+    }
+
+
+def _reconstruct_direct(model, paths: Sequence[Path], options: VggtOptions) -> dict:  # noqa: ANN001
+    """The model alone: official preprocessing, last camera iteration, depth head, every valid pixel."""
     import torch  # noqa: PLC0415
 
     from openvggt.geometry import pose_encoding_to_extri_intri  # noqa: PLC0415
@@ -98,17 +135,28 @@ def _reconstruct(model, paths: Sequence[Path], options: VggtOptions) -> dict:  #
     images, metas = load_images(
         list(paths), mode=options.mode, size=options.size or model.config.img_size, return_meta=True
     )
-    images = images.to(options.device)
-    with torch.inference_mode(), _autocast(options.device, options.dtype):
+    device = _device(options.device)
+    images = images.to(device)
+    with torch.inference_mode(), _autocast(device, options.dtype):
         out = model(images, heads=("camera", "depth"))
-    hw = tuple(images.shape[-2:])
-    extrinsics, intrinsics = pose_encoding_to_extri_intri(out.pose_enc.float(), hw)
+    extrinsics, intrinsics = pose_encoding_to_extri_intri(out.pose_enc.float(), tuple(images.shape[-2:]))
+    extrinsics = extrinsics[0].double().cpu().numpy()
+    depth = out.depth[0, ..., 0].float().cpu().numpy()
     return {
-        "extrinsics": extrinsics[0].double().cpu().numpy(),
-        "intrinsics": intrinsics[0].double().cpu().numpy(),
-        "depth": out.depth[0, ..., 0].float().cpu().numpy(),
+        "extrinsics": extrinsics,
+        "depth": depth,
         "affines": [m.affine() for m in metas],
+        "points": _unproject(depth, extrinsics, intrinsics[0].double().cpu().numpy()),
+        "info": {"path": "model-direct (openvggt.pipeline not installed)"},
     }
+
+
+def _reconstruct(model, paths: Sequence[Path], options: VggtOptions) -> dict:  # noqa: ANN001
+    """Run VGGT on image files: ``{"extrinsics" [S, 3, 4] float64, "depth" [S, H, W], "affines" S x [3, 3]
+    original -> input pixels, "points" [N, 3], "info"}``; world frame = first camera (OpenCV, w2c)."""
+    if _pipeline_available():
+        return _reconstruct_pipeline(model, paths, options)
+    return _reconstruct_direct(model, paths, options)
 
 
 class VggtMethod:
@@ -127,7 +175,8 @@ class VggtMethod:
             from openvggt.io.checkpoint import load_model  # noqa: PLC0415
 
             start = time.perf_counter()
-            self._model = load_model(self.options.weights, device=self.options.device, heads=("camera", "depth"))
+            heads = ("camera", "depth", "track") if self.options.ba else ("camera", "depth")
+            self._model = load_model(self.options.weights, device=_device(self.options.device), heads=heads)
             self.load_s = time.perf_counter() - start
         return self._model
 
@@ -144,7 +193,7 @@ class VggtMethod:
             time_s=elapsed,
             depth=tuple(rec["depth"]),
             depth_from_original=tuple(rec["affines"]),
-            points=_unproject(rec["depth"], rec["extrinsics"], rec["intrinsics"]),
+            points=rec["points"],
             info={
                 "weights": str(self.options.weights),
                 "load_s": round(self.load_s, 3),
@@ -152,6 +201,6 @@ class VggtMethod:
                 "device": self.options.device,
                 "ba": self.options.ba,
                 "input_hw": list(rec["depth"].shape[1:]),
-                "path": "model-direct (pipeline API not yet available)",
+                **rec["info"],
             },
         )
