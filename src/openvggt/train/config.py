@@ -1,0 +1,177 @@
+"""Typed training configuration, named presets, and ``key=value`` command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from openvggt.models.config import VGGTConfig
+from openvggt.train.losses import LOSS_PRESETS, LossConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # "synthetic": scenes rendered on the fly from seeds; "folder": scenes on disk (any reader layout).
+    source: str = "synthetic"
+    root: str | None = None  # for source="folder"
+    seed: int = 0  # synthetic training seeds start here (see docs/data.md for the held-out split)
+    num_scenes: int = 100_000  # synthetic scene indices drawn from [0, num_scenes)
+    families: tuple[str, ...] = ()  # empty = all families mixed
+    image_size: int = 518  # sample width (the longer side)
+    min_height: int = 168  # sample heights are multiples of the patch size in [min_height, image_size]
+    frames_per_batch: int = 48  # total frames in one batch (per process)
+    min_frames: int = 2
+    max_frames: int = 24
+    num_workers: int = 2
+    track_num: int = 0  # query tracks per scene (0 disables track supervision)
+    val_scenes: int = 0  # held-out synthetic scenes evaluated every val_every steps
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 5e-5
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_frac: float = 0.05
+    min_lr: float = 1e-8
+    clip_grad: float = 1.0
+    accum_steps: int = 1
+    # Per-module learning-rate multipliers by parameter-name prefix, e.g. {"aggregator.": 0.1}.
+    lr_mult: dict[str, float] = field(default_factory=dict)
+    # Parameter-name glob patterns to freeze (kept in eval mode), e.g. ("aggregator.*",).
+    freeze: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str | dict = "vggt-small"  # preset name or a VGGTConfig dict
+    init: str | None = None  # any source VGGT.from_pretrained reads (fine-tuning)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: str | dict = "paper"  # LOSS_PRESETS name or a LossConfig dict
+    steps: int = 10_000
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or fp32 / bf16 / fp16
+    grad_checkpointing: bool = False
+    seed: int = 42
+    out_dir: str = "runs/default"
+    log_every: int = 10
+    ckpt_every: int = 500
+    val_every: int = 0
+    keep_last: int = 2
+    device: str = "auto"
+
+    # ------------------------------------------------------------------------------------------
+    def model_config(self) -> VGGTConfig:
+        return VGGTConfig.preset(self.model) if isinstance(self.model, str) else VGGTConfig.from_dict(self.model)
+
+    def loss_config(self) -> LossConfig:
+        if isinstance(self.loss, str):
+            return LOSS_PRESETS[self.loss]
+        return _build(LossConfig, self.loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return _build(cls, d)
+
+    @classmethod
+    def load(cls, name_or_path: str) -> TrainConfig:
+        """A preset name or a JSON file (a full or partial config)."""
+        if name_or_path in TRAIN_PRESETS:
+            return TRAIN_PRESETS[name_or_path]
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ValueError(f"{name_or_path!r} is neither a training preset ({', '.join(TRAIN_PRESETS)}) nor a file")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+    def override(self, assignments: list[str]) -> TrainConfig:
+        """Apply ``a.b=value`` overrides; values are parsed as JSON when possible (else strings)."""
+        d = self.to_dict()
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ValueError(f"override {item!r} is not of the form key=value")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+            node = d
+            parts = key.split(".")
+            for p in parts[:-1]:
+                if not isinstance(node.get(p), dict):
+                    raise ValueError(f"unknown config key {key!r}")
+                node = node[p]
+            if parts[-1] not in node and not isinstance(node, dict):
+                raise ValueError(f"unknown config key {key!r}")
+            node[parts[-1]] = value
+        return TrainConfig.from_dict(d)
+
+
+_NESTED = {"data": DataConfig, "optim": OptimConfig}
+
+
+def _build(cls: type, d: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in d.items():
+        if key not in known:
+            raise ValueError(f"unknown {cls.__name__} field {key!r}")
+        if cls is TrainConfig and key in _NESTED and isinstance(value, dict):
+            value = _build(_NESTED[key], value)
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+# The model we ship: vggt-small trained from scratch on the synthetic engine at low resolution.
+SMALL_SYNTHETIC = TrainConfig(
+    model="vggt-small",
+    data=DataConfig(image_size=224, frames_per_batch=16, min_frames=2, max_frames=8, num_workers=1, val_scenes=8),
+    optim=OptimConfig(lr=3e-4, weight_decay=0.05, warmup_frac=0.05, clip_grad=1.0),
+    loss="paper",
+    steps=3000,
+    out_dir="runs/vggt-small-synthetic",
+    ckpt_every=100,
+    val_every=250,
+)
+
+# The released fine-tuning recipe: frozen aggregator, camera + depth heads, L1 camera loss.
+FINETUNE_1B = TrainConfig(
+    model="vggt-1b",
+    init="facebook/VGGT-1B",
+    data=DataConfig(image_size=518, frames_per_batch=48, min_frames=2, max_frames=24),
+    optim=OptimConfig(lr=5e-5, weight_decay=0.05, freeze=("aggregator.*",), accum_steps=2),
+    loss="released",
+    steps=16_000,
+    precision="auto",
+    grad_checkpointing=True,
+    out_dir="runs/finetune-1b",
+)
+
+# Seconds-long run for tests and smoke checks.
+DEBUG_TINY = TrainConfig(
+    model="vggt-tiny",
+    data=DataConfig(image_size=56, frames_per_batch=4, min_frames=2, max_frames=2, num_workers=0),
+    optim=OptimConfig(lr=1e-3, warmup_frac=0.2),
+    steps=6,
+    out_dir="runs/debug-tiny",
+    log_every=1,
+    ckpt_every=2,
+)
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "small-synthetic": SMALL_SYNTHETIC,
+    "finetune-1b": FINETUNE_1B,
+    "debug-tiny": DEBUG_TINY,
+}
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "TRAIN_PRESETS", "replace"]
