@@ -247,8 +247,8 @@ def run_metadata(command: str | None = None) -> dict:
 
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {torch.get_num_threads()} torch threads, {_cpu_count()} CPU cores",
+        "machine": f"{_cpu_model()}, {_cpu_count()} CPU cores, {torch.get_num_threads()} torch threads"
+        + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "openvggt": __version__,
@@ -261,6 +261,17 @@ def run_metadata(command: str | None = None) -> dict:
     except ImportError:
         pass
     return meta
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo where there is one, else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _cpu_count() -> int:

@@ -46,9 +46,12 @@ def real_scenes_root(root: str | Path | None = None) -> Path:
 
 
 def default_cache_dir() -> Path:
-    """Where synthetic-test scenes are rendered: ``$OPENVGGT_CACHE`` or ``~/.cache/openvggt``."""
+    """Where synthetic-test scenes are rendered: ``$OPENVGGT_CACHE`` or ``~/.cache/openvggt``, one
+    folder per generator version (delete it if the engine changed its images without a new version)."""
+    from openvggt.data.synthetic import GENERATOR_VERSION  # noqa: PLC0415
+
     base = os.environ.get("OPENVGGT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "openvggt")
-    return Path(base) / "synthetic-test"
+    return Path(base) / f"synthetic-test-v{GENERATOR_VERSION}"
 
 
 def _synthetic_test(cache_dir: Path, num_scenes: int) -> list[Path]:

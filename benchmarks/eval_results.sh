@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Regenerate docs/results/: accuracy of COLMAP and VGGT on the real and synthetic-test suites.
+#
+#   benchmarks/eval_results.sh                 # COLMAP on both suites (+ VGGT when weights exist)
+#   WEIGHTS=path/to/model.safetensors benchmarks/eval_results.sh
+#
+# Writes docs/results/<suite>/<name>.{json,md} and docs/results/<suite>/<name>/eval.png, where
+# <name> is "colmap" or "vggt-colmap" (both methods in one table). The synthetic-test scenes are
+# rendered once into $CACHE (default: a fresh folder under /tmp). Copy the tables into
+# docs/results.md with the command, machine and date printed at the top of each .md file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPENVGGT=${OPENVGGT:-.venv/bin/openvggt}
+WEIGHTS=${WEIGHTS:-default}
+CACHE=${CACHE:-/tmp/openvggt-synthetic-test}
+OUT=docs/results
+
+have_weights() {
+    [ "$WEIGHTS" != "default" ] || [ -n "$(ls src/openvggt/weights/*.safetensors 2>/dev/null)" ]
+}
+
+for suite in real synthetic-test; do
+    mkdir -p "$OUT/$suite"
+    if have_weights; then
+        name=vggt-colmap
+        methods=(--method vggt --weights "$WEIGHTS" --method colmap)
+    else
+        echo "no VGGT weights (src/openvggt/weights/ is empty and WEIGHTS is unset): COLMAP only" >&2
+        name=colmap
+        methods=(--method colmap)
+    fi
+    "$OPENVGGT" eval --suite "$suite" --cache "$CACHE" "${methods[@]}" \
+        --json "$OUT/$suite/$name.json" --md "$OUT/$suite/$name.md" --plots "$OUT/$suite/$name"
+done
