@@ -16,10 +16,8 @@ from torch.utils.data import DataLoader, Sampler
 
 from openvggt.data.dataset import DynamicBatchSampler, SceneDataset, SyntheticScenes, scene_folders, seed_worker
 from openvggt.data.sample import SampleConfig
+from openvggt.data.synthetic import VAL_SEED
 from openvggt.train.config import TrainConfig
-
-# Synthetic validation scenes come from this seed offset (training uses data.seed; see docs/data.md).
-VAL_SEED_OFFSET = 1_000_000
 
 
 def sample_config(cfg: TrainConfig, patch_size: int, augment: bool = True) -> SampleConfig:
@@ -103,6 +101,6 @@ def validation_batches(cfg: TrainConfig, patch_size: int, frames: int = 8) -> li
     d = cfg.data
     scfg = sample_config(cfg, patch_size, augment=False)
     scfg = replace(scfg, min_frames=frames, max_frames=frames)
-    scenes = scenes_for(cfg, seed=d.seed + VAL_SEED_OFFSET, num_scenes=d.val_scenes)
+    scenes = scenes_for(cfg, seed=VAL_SEED, num_scenes=d.val_scenes)  # held out by convention (docs/data.md)
     dataset = SceneDataset(scenes, scfg)
     return [collate([dataset[i]]) for i in range(len(dataset))]
