@@ -130,3 +130,15 @@ def test_cli_writes_scenes_and_resumes(tmp_path, caplog):
         meta["frames"][0]["height"],
         meta["frames"][0]["width"],
     )
+
+
+def test_generate_rerenders_scenes_from_other_settings(tmp_path):
+    from openvggt.data.synthetic import generate
+
+    cfg = SynthConfig(num_frames=2, size=32, family="object")
+    (first,) = generate(tmp_path, 1, seed=9, config=cfg)
+    stamp = (first / "cameras.json").stat().st_mtime_ns
+    assert generate(tmp_path, 1, seed=9, config=cfg) == [first]
+    assert (first / "cameras.json").stat().st_mtime_ns == stamp
+    (again,) = generate(tmp_path, 1, seed=9, config=SynthConfig(num_frames=3, size=32, family="object"))
+    assert again == first and len(json.loads((first / "cameras.json").read_text())["frames"]) == 3

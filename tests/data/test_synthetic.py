@@ -9,7 +9,7 @@ import pytest
 
 from openvggt.data.cameras import probe_points, visible_fraction
 from openvggt.data.primitives import BOX, CYLINDER, QUAD, SPHERE
-from openvggt.data.render import Camera, trace_grid
+from openvggt.data.render import Camera, shade_grid, trace_grid, trace_rays
 from openvggt.data.synthetic import TEST_SEED, SynthConfig, generate_scene, write_scene
 
 
@@ -72,14 +72,39 @@ def test_depth_points_lie_exactly_on_surfaces(tiny_scenes, family):
         assert np.all(dist <= 2e-5 * scale + 1e-6), f"frame {i}: worst {np.max(dist / scale):.2e}"
 
 
+def _box3(img: np.ndarray) -> np.ndarray:
+    """3x3 box filter of ``[H, W, 3]`` (edges replicated)."""
+    p = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    H, W = img.shape[:2]
+    return sum(p[dy : dy + H, dx : dx + W] for dy in range(3) for dx in range(3)) / 9
+
+
+def _plane_ids(scene, cam: Camera, depth: np.ndarray) -> np.ndarray:
+    """``[H, W]`` id of the plane each pixel sees (a quad, or one face of a box); -1 elsewhere."""
+    prim = trace_grid(scene.geometry, cam, np.zeros((1, 2)))[1][0]
+    out = np.full(depth.shape, -1)
+    v, u, X = _unproject(depth, cam)
+    for k, p in enumerate(scene.geometry.primitives):
+        sel = prim[v, u] == k
+        if p.kind == QUAD:
+            out[v[sel], u[sel]] = 8 * k
+        elif p.kind == BOX:
+            q = (X[sel] - p.centre) @ p.axes / p.half
+            axis = np.abs(q).argmax(1)
+            out[v[sel], u[sel]] = 8 * k + 1 + axis + 3 * (q[np.arange(len(q)), axis] > 0)
+    return out
+
+
 @pytest.mark.parametrize("family", ["indoor", "object", "street", "video"])
 def test_reprojected_depth_lands_on_other_frames_depth_and_colour(tiny_scenes, family):
     """Frame i's depth, unprojected and projected into frame j, equals frame j's depth map (planar
     surfaces: exactly, by inverse-depth interpolation) and its colour; a 1 % pose error breaks it."""
     scene = tiny_scenes[family]
     renders = [scene.render(i) for i in range(scene.num_frames)]
-    prim_of_pixel = [trace_grid(scene.geometry, c, np.zeros((1, 2)))[1][0] for c in scene.cameras]
-    is_quad = np.array([p.kind == QUAD for p in scene.geometry.primitives] + [False])
+    # Colours are compared low-passed: minified textures hold detail up to the pixel scale, which no
+    # sub-pixel interpolation reproduces; a misregistration still shows at a 3-pixel scale.
+    smooth = [_box3(r[0] / 255.0) for r in renders]
+    plane_of_pixel = [_plane_ids(scene, c, r[1]) for c, r in zip(scene.cameras, renders)]
     errors, controls, colour_err, colour_ctrl = [], [], [], []
     for i in range(scene.num_frames):
         v, u, X = _unproject(renders[i][1], scene.cameras[i])
@@ -87,16 +112,18 @@ def test_reprojected_depth_lands_on_other_frames_depth_and_colour(tiny_scenes, f
             if i == j:
                 continue
             cam = scene.cameras[j]
-            image_j, depth_j = renders[j]
+            depth_j = renders[j][1]
             uj, vj, z = _project(X, cam)
             inside = (z > 1e-3) & (uj >= 0) & (uj <= cam.width - 1) & (vj >= 0) & (vj <= cam.height - 1)
+            if not inside.any():
+                continue
             inv_depth = np.where(depth_j > 0, 1 / np.maximum(depth_j, 1e-12), 0)
             interp, x0, y0 = _bilinear(inv_depth, uj[inside], vj[inside])
-            pid = prim_of_pixel[j]
+            pid = plane_of_pixel[j]
             same = pid[y0, x0]
             for dy, dx in ((0, 1), (1, 0), (1, 1)):
                 same = np.where(pid[y0 + dy, x0 + dx] == same, same, -1)
-            on_plane = is_quad[same]  # all four neighbours on one quad: 1/z is affine there
+            on_plane = same >= 0  # all four neighbours on one plane: 1/z is affine there
             rel = np.abs(1 / np.maximum(interp, 1e-12) - z[inside]) / z[inside]
             visible = on_plane & (rel < 1e-3)  # the rest is occluded in frame j
             errors.append(rel[visible])
@@ -105,22 +132,74 @@ def test_reprojected_depth_lands_on_other_frames_depth_and_colour(tiny_scenes, f
             ub, vb, zb = _project(X, Camera(cam.K, cam.R, t_bad, cam.width, cam.height))
             interp_b, _, _ = _bilinear(inv_depth, ub[inside][visible], vb[inside][visible])
             controls.append(np.abs(1 / np.maximum(interp_b, 1e-12) - zb[inside][visible]) / zb[inside][visible])
-            col_i = renders[i][0][v[inside][visible], u[inside][visible]] / 255.0
-            col_j, _, _ = _bilinear(image_j / 255.0, uj[inside][visible], vj[inside][visible])
-            shifted = np.clip(uj[inside][visible] + 2, 0, cam.width - 1)
-            col_c, _, _ = _bilinear(image_j / 255.0, shifted, vj[inside][visible])
+            col_i = smooth[i][v[inside][visible], u[inside][visible]]
+            col_j, _, _ = _bilinear(smooth[j], uj[inside][visible], vj[inside][visible])
             colour_err.append(np.abs(col_i - col_j).mean(1))
-            colour_ctrl.append(np.abs(col_i - col_c).mean(1))
+            shifted = []  # the same comparison two pixels off in each direction
+            for du, dv in ((2, 0), (-2, 0), (0, 2), (0, -2)):
+                us = np.clip(uj[inside][visible] + du, 0, cam.width - 1)
+                vs = np.clip(vj[inside][visible] + dv, 0, cam.height - 1)
+                shifted.append(np.abs(col_i - _bilinear(smooth[j], us, vs)[0]).mean(1))
+            colour_ctrl.append(np.stack(shifted))
     errors, controls = np.concatenate(errors), np.concatenate(controls)
-    colour_err, colour_ctrl = np.concatenate(colour_err), np.concatenate(colour_ctrl)
+    colour_err, colour_ctrl = np.concatenate(colour_err), np.concatenate(colour_ctrl, axis=1)
     assert len(errors) > 200, "too few co-visible planar points to test"
     assert errors.max() < 2e-6, f"planar reprojection error {errors.max():.2e}"
     assert np.mean(controls < 2e-6) < 0.05, "a wrong pose also matched: the test cannot fail"
     assert np.median(colour_err) < 0.03
-    # Where a 2-pixel misregistration would change the colour visibly, the reprojection still matches.
-    textured = colour_ctrl > 0.04
-    assert textured.sum() > 20
-    assert np.median(colour_err[textured]) < 0.5 * np.median(colour_ctrl[textured])
+    # Colours line up: a two-pixel shift in any direction matches worse. (Exact equality of the
+    # shading itself is tested in test_shading_is_the_same_from_every_view.)
+    assert np.median(colour_err) < np.median(colour_ctrl, axis=1).min()
+
+
+def _fine_textures_only(geometry):
+    """The scene with every texture cut to its full-resolution level (no view-dependent mip choice)."""
+    from dataclasses import replace
+
+    def level0(tex):
+        n = int(tex.widths[0] * tex.heights[0])
+        return replace(tex, data=tex.data[:n], offsets=tex.offsets[:1], widths=tex.widths[:1], heights=tex.heights[:1])
+
+    return replace(geometry, materials=tuple(replace(m, texture=level0(m.texture)) for m in geometry.materials))
+
+
+@pytest.mark.parametrize("family", ["object", "street"])
+def test_shading_is_the_same_from_every_view(tiny_scenes, family):
+    """The radiance a ray from frame j brings back from a surface point seen by frame i equals what
+    frame i's own ray brings back (Lambertian, view-independent shadows), once textures are read
+    at one fixed resolution."""
+    scene = tiny_scenes[family]
+    geo = _fine_textures_only(scene.geometry)
+
+    def radiance(cam, u, v):
+        dx = ((u - cam.K[0, 2]) / cam.K[0, 0]).astype(np.float32)[None, None]
+        dy = ((v - cam.K[1, 2]) / cam.K[1, 1]).astype(np.float32)[None, None]
+        depth, index = trace_rays(geo, cam, dx[0, 0], dy[0, 0])
+        return depth, shade_grid(geo, cam, depth[None, None], index[None, None], dx, dy)[:, 0, 0]
+
+    cam_i = scene.cameras[0]
+    v, u = (a.ravel().astype(float) for a in np.mgrid[0 : cam_i.height : 2, 0 : cam_i.width : 2])
+    depth_i, rad_i = radiance(cam_i, u, v)
+    hit = np.isfinite(depth_i)
+    K = cam_i.K
+    X = (
+        np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], 1)
+        * np.where(hit, depth_i, 0)[:, None]
+        - cam_i.t
+    ) @ cam_i.R
+    compared = 0
+    for cam in scene.cameras[1:]:
+        uj, vj, z = _project(X, cam)
+        ok = hit & (z > 1e-3) & (uj >= 0) & (uj <= cam.width - 1) & (vj >= 0) & (vj <= cam.height - 1)
+        depth_j, rad_j = radiance(cam, uj[ok], vj[ok])
+        seen = np.abs(depth_j - z[ok]) < 1e-4 * z[ok]
+        diff = np.abs(rad_j[:, seen] - rad_i[:, ok][:, seen]).max(0) / (rad_i[:, ok][:, seen].max(0) + 1e-3)
+        # (a few points sit on a box edge or a shadow boundary, where float rounding picks a side)
+        assert np.median(diff) < 1e-5 and np.mean(diff < 1e-3) > 0.97, (
+            f"view-dependent: {np.percentile(diff, [50, 99])}"
+        )
+        compared += int(seen.sum())
+    assert compared > 100
 
 
 def test_deterministic_per_seed_and_index():

@@ -84,7 +84,7 @@ class SceneBuilder:
         if colour is None:
             colour = 1 + tint * self.rng.uniform(-1, 1, 3)
             if name in GRAY_PHOTOS:
-                colour = colour * (1 + 0.6 * self.rng.uniform(-1, 1, 3))
+                colour = colour * (1 + 0.35 * self.rng.uniform(-1, 1, 3))
         return self._add_material(tex, tile, colour)
 
     def pattern(

@@ -13,6 +13,7 @@ sees (checked by ray casting, see :func:`openvggt.data.cameras.view_ok`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def build_room(b: SceneBuilder, half_w: float, half_d: float, height: float, kee
     if rng.random() < 0.25:
         floor = b.photo(("gravel", "brick", "grass", "coins"), tile=rng.uniform(1, 3))
     b.quad([0, 0, 0], [0, 0, 1], half_w, half_d, floor, up=(0, 1, 0))
-    b.quad([0, 0, height], [0, 0, -1], half_w, half_d, b.pattern("plain", tile=3.0), up=(0, 1, 0))
+    b.quad([0, 0, height], [0, 0, -1], half_w, half_d, b.pattern("plain", tile=3.0, saturation=0.1), up=(0, 1, 0))
     paint = b.pattern("plain", tile=2.0, saturation=0.25)
     for normal, centre, half_len in (
         ([0, -1, 0], [0, half_d, height / 2], half_w),
@@ -137,8 +138,15 @@ def build_room(b: SceneBuilder, half_w: float, half_d: float, height: float, kee
         b.quad(centre, normal, half_len, height / 2, wall)
         _decorate_wall(b, np.array(centre, float), np.array(normal, float), half_len, height)
     _furnish(b, half_w, half_d, keep_clear, n_items)
-    n_lamps = int(rng.integers(1, 4))
-    return [np.array([*(_disc(rng, 1.0) * [half_w * 0.7, half_d * 0.7]), height - 0.3]) for _ in range(n_lamps)]
+    lamps = []
+    shade = b.pattern("white", tint=0.0, size=32)
+    b.materials[shade] = replace(b.materials[shade], tint=(2.0, 1.95, 1.85))  # bright lamp shades
+    for _ in range(int(rng.integers(1, 4))):
+        lamp = np.array([*(_disc(rng, 1.0) * [half_w * 0.7, half_d * 0.7]), height - 0.3])
+        b.cylinder(lamp + [0, 0, 0.08], rng.uniform(0.12, 0.3), 0.12, shade)
+        b.cylinder(lamp + [0, 0, 0.22], 0.01, 0.16, shade)
+        lamps.append(lamp - [0, 0, 0.05])
+    return lamps
 
 
 def _decorate_wall(b: SceneBuilder, centre, normal, half_len: float, height: float) -> None:
@@ -157,6 +165,14 @@ def _decorate_wall(b: SceneBuilder, centre, normal, half_len: float, height: flo
         pos = centre + side * rng.uniform(-half_len + 0.6, half_len - 0.6) + normal * 0.01
         pos[2] = 1.0
         b.quad(pos, normal, 0.45, 1.0, b.pattern("wood", tile=1.0))
+    elif rng.random() < 0.5 and half_len > 1.2:  # a window: a bright pane in a frame
+        w, h = rng.uniform(0.6, min(2.0, half_len)), rng.uniform(0.8, 1.4)
+        pos = centre + side * rng.uniform(-half_len + w, half_len - w) + normal * 0.01
+        pos[2] = rng.uniform(0.9 + h / 2, min(height - h / 2 - 0.15, 2.2))
+        pane = b.pattern("white", tile=3.0, size=64)
+        b.materials[pane] = replace(b.materials[pane], tint=(1.6, 1.8, 2.0))
+        b.panel(pos, side, normal, w / 2 + 0.05, 0.015, h / 2 + 0.05, b.pattern("plain"), shadow=False)
+        b.quad(pos + normal * 0.016, normal, w / 2, h / 2, pane)
 
 
 def _furnish(b: SceneBuilder, half_w: float, half_d: float, keep_clear, n_items=None) -> None:
@@ -333,8 +349,9 @@ def build_street(b: SceneBuilder):
         )
         x = -half_len - 20
         while x < half_len + 20:
-            w = rng.uniform(6, 20)
-            if rng.random() < 0.85:
+            gap = rng.random() < 0.12  # an alley
+            w = rng.uniform(3, 8) if gap else rng.uniform(6, 20)
+            if not gap:
                 depth, h = rng.uniform(8, 14), rng.uniform(5, 25)
                 setback = rng.uniform(0, 2.0)
                 if rng.random() < 0.55:

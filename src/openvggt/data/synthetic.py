@@ -229,13 +229,13 @@ def generate(
 ) -> list[Path]:
     """Write scenes ``start .. start + num_scenes - 1`` of ``seed`` under ``out_dir``.
 
-    Resumable: a scene whose ``cameras.json`` exists is skipped unless ``overwrite``.
+    Resumable: a scene whose ``cameras.json`` exists and was written by this generator version with
+    the same settings is skipped unless ``overwrite``; anything else is rendered (again).
     """
     out_dir = Path(out_dir)
     paths = []
     for index in range(start, start + num_scenes):
-        name_glob = f"seed{seed}_{index:05d}_*"
-        done = [p for p in out_dir.glob(name_glob) if (p / "cameras.json").is_file()]
+        done = [p for p in out_dir.glob(f"seed{seed}_{index:05d}_*") if _is_current(p, config)]
         if done and not overwrite:
             paths.append(done[0])
             continue
@@ -243,3 +243,19 @@ def generate(
         paths.append(write_scene(scene, out_dir, config))
         log.info("wrote %s (%d frames)", paths[-1], scene.num_frames)
     return paths
+
+
+def _is_current(folder: Path, config: SynthConfig) -> bool:
+    """Whether ``folder`` holds a complete scene from this generator version and ``config``."""
+    try:
+        meta = json.loads((folder / "cameras.json").read_text())
+    except (OSError, ValueError):
+        return False
+    gen = meta.get("generator", {})
+    return (
+        gen.get("version") == GENERATOR_VERSION
+        and gen.get("size") == config.size
+        and gen.get("samples") == config.samples
+        and gen.get("photometric") == config.photometric
+        and len(meta.get("frames", ())) == config.num_frames
+    )

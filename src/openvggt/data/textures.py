@@ -191,6 +191,10 @@ def _plain(rng, size):  # texture-poor: a flat colour with barely visible noise
     return _colour(rng)[None, None] * (1 + rng.uniform(0.01, 0.04) * (n[..., None] - 0.5))
 
 
+def _white(rng, size):  # near-white with faint noise: lamp shades, window panes
+    return np.full(3, 0.92, np.float32)[None, None] * (1 + 0.03 * (value_noise(rng, size, 3)[..., None] - 0.5))
+
+
 def _stone(rng, size):
     n = value_noise(rng, size, octaves=6, base=rng.choice([2, 4, 8]))
     return _mix(_colour(rng, 0.3, 0.1, 0.5), _colour(rng, 0.3, 0.5, 0.95), n)
@@ -261,6 +265,7 @@ def _dots(rng, size):
 
 PROCEDURAL: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
     "plain": _plain,
+    "white": _white,
     "stone": _stone,
     "checker": _checker,
     "stripes": _stripes,
