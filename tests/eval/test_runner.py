@@ -13,6 +13,7 @@ from openvggt.eval.runner import (
     _sample_reference,
     evaluate,
     evaluate_prediction,
+    scene_fingerprint,
     summarize,
 )
 from tests.eval.helpers import tiny_synthetic_scene
@@ -145,3 +146,15 @@ def test_summary_means_skip_missing_metrics():
     assert s["mean_auc30"] == pytest.approx(40.0)
     assert s["mean_pc_accuracy"] == pytest.approx(0.5)
     assert s["mean_depth_abs_rel"] is None
+
+
+def test_scene_fingerprint_changes_with_the_image_bytes(scene_dir, scene, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(scene_dir, copy)
+    same = scene_fingerprint(copy, read_scene(copy))
+    assert same == scene_fingerprint(scene_dir, scene) and len(same) == 16
+    image = copy / "images" / "0002.png"
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert scene_fingerprint(copy, read_scene(copy)) != same

@@ -96,3 +96,11 @@ def _options(tmp_path):
     from openvggt.eval.runner import EvalOptions
 
     return EvalOptions(work_dir=tmp_path)
+
+
+def test_colmap_global_mapper_registers_the_real_frames(fountain_with_noise, tmp_path):
+    from openvggt.eval.colmap_baseline import ColmapOptions
+
+    row = evaluate_scene(fountain_with_noise, ColmapMethod(ColmapOptions(mapper="global")), _options(tmp_path))
+    assert row["method"] == "colmap-global" and row["info"]["mapper"] == "global" and row["registered"] == 4
+    assert row["rra15"] == pytest.approx(60.0)

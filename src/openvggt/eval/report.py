@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["write_json", "markdown_table", "write_markdown", "plot_results"]
+__all__ = ["write_json", "markdown_table", "write_markdown", "plot_results", "run_line"]
 
 _COLUMNS = (  # (row key, header, format)
     ("auc30", "AUC@30", "{:.1f}"),
@@ -87,12 +87,21 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_line(meta: dict) -> str:
+    """One line saying how a report was made: command, machine, date, commit."""
+    if not meta:
+        return ""
+    commit = meta.get("git_commit")
+    dirty = meta.get("git_modified") or []
+    source = f", commit {commit}" + (f" with {len(dirty)} uncommitted file(s) under src/" if dirty else "")
+    return f"`{meta.get('command', '')}` — {meta.get('machine', '')}, {meta.get('date', '')}{source if commit else ''}"
+
+
 def write_markdown(report: dict, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = report["summary"].get("meta", {})
-    head = f"`{meta.get('command', '')}` — {meta.get('machine', '')}, {meta.get('date', '')}\n\n" if meta else ""
-    path.write_text(head + markdown_table(report))
+    line = run_line(report["summary"].get("meta", {}))
+    path.write_text((line + "\n\n" if line else "") + markdown_table(report))
     return path
 
 

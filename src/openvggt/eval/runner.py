@@ -73,14 +73,14 @@ class EvalOptions:
 
 
 class ColmapMethod:
-    """COLMAP as a method (see :mod:`openvggt.eval.colmap_baseline`)."""
-
-    name = "colmap"
+    """COLMAP as a method (see :mod:`openvggt.eval.colmap_baseline`); named ``colmap`` with the
+    incremental mapper and ``colmap-global`` with the global one."""
 
     def __init__(self, options=None) -> None:  # noqa: ANN001
         from openvggt.eval.colmap_baseline import ColmapOptions  # noqa: PLC0415
 
         self.options = options or ColmapOptions()
+        self.name = "colmap" if self.options.mapper == "incremental" else f"colmap-{self.options.mapper}"
         self.image_sizes: Sequence[tuple[int, int]] | None = None
 
     def __call__(self, image_paths: Sequence[Path], work_dir: Path) -> Prediction:
@@ -204,6 +204,7 @@ def evaluate_scene(scene_dir: str | Path, method: Method, options: EvalOptions =
     with tempfile.TemporaryDirectory(prefix=f"openvggt-eval-{name}-", dir=options.work_dir) as tmp:
         pred = method(_image_paths(scene), Path(tmp))
     row = {"scene": scene.name, "method": name, **evaluate_prediction(scene, pred, options)}
+    row["scene_sha256"] = scene_fingerprint(scene_dir, scene)
     row["info"] = pred.info
     log.info(
         "%s / %s: %d of %d registered, AUC@30 %.1f, %.1f s",
@@ -215,6 +216,18 @@ def evaluate_scene(scene_dir: str | Path, method: Method, options: EvalOptions =
         row["time_s"],
     )
     return row
+
+
+def scene_fingerprint(scene_dir: str | Path, scene) -> str:  # noqa: ANN001
+    """First 16 hex digits of a SHA-256 over ``cameras.json`` (if any) and every image file, in frame
+    order: two runs with the same fingerprint saw the same scene bytes."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    cameras = Path(scene_dir) / "cameras.json"
+    for path in ([cameras] if cameras.is_file() else []) + _image_paths(scene):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -260,7 +273,28 @@ def run_metadata(command: str | None = None) -> dict:
         meta["pycolmap"] = pycolmap.__version__
     except ImportError:
         pass
+    meta.update(_git_state())
     return meta
+
+
+def _git_state() -> dict:
+    """``{"git_commit", "git_modified"}`` of the source checkout, when it is one (else empty)."""
+    import subprocess  # noqa: PLC0415
+
+    src = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        status = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if commit.returncode != 0:
+        return {}
+    modified = sorted(line[3:] for line in status.stdout.splitlines() if line[:2].strip())
+    return {"git_commit": commit.stdout.strip(), "git_modified": modified}
 
 
 def _cpu_model() -> str:
