@@ -30,6 +30,11 @@ for suite in real synthetic-test; do
         name=colmap
         methods=(--method colmap)
     fi
-    "$OPENVGGT" eval --suite "$suite" --cache "$CACHE" "${methods[@]}" \
+    cache=()
+    [ "$suite" = synthetic-test ] && cache=(--cache "$CACHE")
+    "$OPENVGGT" eval --suite "$suite" "${cache[@]}" "${methods[@]}" \
         --json "$OUT/$suite/$name.json" --md "$OUT/$suite/$name.md" --plots "$OUT/$suite/$name"
 done
+# The global mapper (COLMAP's GLOMAP port) on the real suite, for comparison.
+"$OPENVGGT" eval --suite real --method colmap --mapper global \
+    --json "$OUT/real/colmap-global.json" --md "$OUT/real/colmap-global.md" --plots "$OUT/real/colmap-global"

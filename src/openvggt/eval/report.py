@@ -143,5 +143,5 @@ def plot_results(report: dict, out_dir: str | Path, name: str = "eval.png") -> P
     axes[-1].legend(loc="upper left", fontsize=8)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / name, dpi=110)
+    fig.savefig(out / name, dpi=90)
     return out / name
