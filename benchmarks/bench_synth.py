@@ -39,6 +39,23 @@ def square_camera(cam: Camera, size: int) -> Camera:
     return Camera(K, cam.R, cam.t, size, size)
 
 
+def _time_samples(folders, size: int) -> dict[int, float]:
+    """Frames per CPU second of :class:`SceneDataset` samples (8 frames each) read from ``folders``."""
+    from openvggt.data.dataset import SampleIndex, SceneDataset  # noqa: PLC0415
+    from openvggt.data.sample import SampleConfig  # noqa: PLC0415
+
+    out = {}
+    for width in (224, 518):
+        cfg = SampleConfig(img_size=width, track_num=256, max_frames=8)
+        ds = SceneDataset(folders, cfg)
+        frames, t0 = 0, time.process_time()
+        for k in range(2 * len(folders)):
+            sample = ds[SampleIndex(k % len(folders), 8, cfg.heights[len(cfg.heights) // 2], k)]
+            frames += sample["images"].shape[0]
+        out[width] = frames / (time.process_time() - t0)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=8)
@@ -66,8 +83,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0, w0 = time.process_time(), time.perf_counter()
-        generate(tmp, args.scenes, args.seed + 1, SynthConfig(num_frames=args.frames, size=args.size))
+        folders = generate(tmp, args.scenes, args.seed + 1, SynthConfig(num_frames=args.frames, size=args.size))
         write_total, write_wall = time.process_time() - t0, time.perf_counter() - w0
+        sample_s = _time_samples(folders, args.size)
 
     n = args.scenes * args.frames
     result = {
@@ -86,6 +104,7 @@ def main() -> None:
         "layout_s_per_scene": statistics.mean(layout_s),
         "generate_fps_end_to_end": n / write_total,
         "generate_fps_end_to_end_wall": n / write_wall,
+        "samples_frames_per_s": sample_s,
     }
     print("| measurement | value |\n|---|---|")
     print(
@@ -99,6 +118,11 @@ def main() -> None:
         f"| `generate` end to end (layout, render, PNG, npy), longer side {args.size} | "
         f"{result['generate_fps_end_to_end']:.1f} frames/s (wall {result['generate_fps_end_to_end_wall']:.1f}) |"
     )
+    for size, fps in sample_s.items():
+        print(
+            f"| training samples from disk (read, crop/resize, augment, points, 256 tracks), width {size} | "
+            f"{fps:.0f} frames/s |"
+        )
     print(json.dumps(result))
 
 

@@ -37,8 +37,9 @@ from openvggt.data.transforms import (
     Frame,
     cam_to_world,
     depth_to_cam_points,
-    normalise_to_first_frame,
+    normalise_scale,
     process_frame,
+    relative_to_first,
 )
 
 
@@ -147,10 +148,10 @@ def build_sample(
     has_depth = all(f.depth is not None for f in frames)
     depths = np.stack([f.depth for f in frames]) if has_depth else np.zeros((S, H, W), np.float32)
     intrinsics = np.stack([f.K for f in frames])
-    extrinsics = scene.extrinsics[ids]
+    extrinsics = relative_to_first(scene.extrinsics[ids])
     masks = depths > 1e-8
     cam_points = depth_to_cam_points(depths, intrinsics)
-    world_points = cam_to_world(cam_points, extrinsics)
+    world_points = cam_to_world(cam_points, extrinsics)  # in frame 0's camera frame, scene units
     out = {}
     if config.track_num > 0:
         track_rng = rng if rng is not None else np.random.default_rng(0)
@@ -169,7 +170,7 @@ def build_sample(
             "track_vis_mask": torch.from_numpy(vis),
             "track_positive_mask": torch.from_numpy(positive),
         }
-    extrinsics, world_points, cam_points, depths, scale = normalise_to_first_frame(
+    extrinsics, world_points, cam_points, depths, scale = normalise_scale(
         extrinsics, world_points, cam_points, depths, masks
     )
     return {

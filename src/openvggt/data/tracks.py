@@ -13,7 +13,7 @@ import numpy as np
 
 def project(points: np.ndarray, extrinsics: np.ndarray, intrinsics: np.ndarray):
     """World ``points [N, 3]`` into every camera: returns ``uv [S, N, 2]`` and ``z [S, N]``."""
-    cam = np.einsum("sij,nj->sni", extrinsics[:, :, :3], points) + extrinsics[:, None, :, 3]
+    cam = np.matmul(points[None], np.swapaxes(extrinsics[:, :, :3], 1, 2)) + extrinsics[:, None, :, 3]
     z = cam[..., 2]
     safe = np.where(np.abs(z) > 1e-12, z, 1e-12)
     u = intrinsics[:, None, 0, 0] * cam[..., 0] / safe + intrinsics[:, None, 0, 2]
@@ -68,6 +68,7 @@ def build_tracks(
     rng: np.random.Generator,
     epipolar_px: float = 16.0,
     rel_tol: float = 0.05,
+    max_queries: int | None = None,
 ):
     """Track supervision queried in frame 0.
 
@@ -78,9 +79,15 @@ def build_tracks(
     negatives (visibility False everywhere) whose positions in other frames are kept at least
     ``epipolar_px`` from frame 0's epipolar line. ``rel_tol``: relative depth agreement that counts
     as visible (0.05 as in the official recipe; exact synthetic depth allows much less).
+    ``max_queries``: frame-0 pixels considered (a random subset; default ``max(16 T, 4096)``): the
+    official recipe projects all of them, which costs far more than it changes.
     """
     S, H, W = depths.shape
     ys, xs = np.nonzero(masks[0])
+    limit = max_queries or max(16 * num_tracks, 4096)
+    if len(ys) > limit:
+        keep = np.sort(rng.choice(len(ys), limit, replace=False))
+        ys, xs = ys[keep], xs[keep]
     uv, z = project(world_points[0][ys, xs], extrinsics, intrinsics)
     vis = track_visibility(uv, z, depths, rel_tol=rel_tol)
     count = vis.sum(axis=0)

@@ -100,31 +100,42 @@ def depth_to_cam_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 def cam_to_world(points: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
     """Camera-frame points ``[S, H, W, 3]`` -> world with world-to-camera ``extrinsics [S, 3, 4]``."""
-    R, t = extrinsics[:, :, :3], extrinsics[:, None, None, :, 3]
-    return np.einsum("shwj,sji->shwi", points - t, R)  # R^T (x - t)
+    S = points.shape[0]
+    R, t = extrinsics[:, :, :3].astype(points.dtype), extrinsics[:, :, 3].astype(points.dtype)
+    flat = points.reshape(S, -1, 3) - t[:, None, :]
+    return np.matmul(flat, R).reshape(points.shape)  # rows: R^T (x - t)
 
 
-def normalise_to_first_frame(extrinsics, world_points, cam_points, depths, masks):
-    """Express a scene in frame 0's camera and scale it to unit mean point distance (spec §9.1).
-
-    ``extrinsics [S, 3, 4]`` world-to-camera, ``world_points``/``cam_points [S, H, W, 3]``,
-    ``depths [S, H, W]``, ``masks [S, H, W]`` bool. Returns the four arrays transformed and the
-    scale that was divided out. Without valid points the scale comes from the camera centres.
-    """
+def relative_to_first(extrinsics: np.ndarray) -> np.ndarray:
+    """``[S, 3, 4]`` world-to-camera -> the same cameras with frame 0's camera as the world
+    (``E_s E_0^-1``; frame 0 becomes ``[I | 0]``)."""
     R0, t0 = extrinsics[0, :, :3], extrinsics[0, :, 3]
-    R = extrinsics[:, :, :3] @ R0.T  # E_s E_0^-1
+    R = extrinsics[:, :, :3] @ R0.T
     t = extrinsics[:, :, 3] - R @ t0
-    pts = world_points @ R0.T + t0
-    dist = np.linalg.norm(pts, axis=-1)
+    return np.concatenate([R, t[:, :, None]], axis=2)
+
+
+def normalise_scale(extrinsics, world_points, cam_points, depths, masks):
+    """Divide translations, points and depths by the mean distance of the valid world points to the
+    origin (frame 0's centre after :func:`relative_to_first`; spec §9.1).
+
+    ``extrinsics [S, 3, 4]``, ``world_points``/``cam_points [S, H, W, 3]``, ``depths [S, H, W]``,
+    ``masks [S, H, W]`` bool. Returns the four arrays (float32, NaN/Inf zeroed) and the scale.
+    Without valid points the scale is the mean distance of the camera centres to the origin.
+    """
     if masks.any():
-        scale = float((dist * masks).sum() / (masks.sum() + 1e-3))
+        x, y, z = world_points[..., 0], world_points[..., 1], world_points[..., 2]
+        dist = np.sqrt(x * x + y * y + z * z)
+        scale = float(dist.sum(where=masks, dtype=np.float64) / (masks.sum() + 1e-3))
     else:
-        centres = -np.einsum("sji,sj->si", R, t)
+        centres = -np.einsum("sji,sj->si", extrinsics[:, :, :3], extrinsics[:, :, 3])
         scale = float(np.linalg.norm(centres, axis=1).mean()) or 1.0
     scale = float(np.clip(scale, 1e-6, 1e6))
-    ext = np.concatenate([R, t[:, :, None] / scale], axis=2)
-    out = [ext, pts / scale, cam_points / scale, depths / scale]
-    return [np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32) for a in out] + [scale]
+    ext = extrinsics.copy()
+    ext[:, :, 3] /= scale
+    inv = np.float32(1 / scale)
+    out = [ext.astype(np.float32), world_points * inv, cam_points * inv, depths * inv]
+    return [np.nan_to_num(a, copy=False, nan=0.0, posinf=0.0, neginf=0.0) for a in out] + [scale]
 
 
 # --------------------------------------------------------------------------- colour augmentation
