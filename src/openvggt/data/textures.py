@@ -236,9 +236,10 @@ def _bricks(rng, size):
 def _wood(rng, size):
     n = value_noise(rng, size, 4, 4)
     y = np.arange(size, dtype=np.float32)[:, None] / size
-    rings = 0.5 + 0.5 * np.sin(2 * np.pi * (rng.uniform(6, 20) * y + 4 * n))
-    brown = np.array([1.0, 0.7, 0.45], np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
-    dark, light = brown * rng.uniform(0.2, 0.45), brown * rng.uniform(0.55, 0.95)
+    grain = value_noise(rng, size, 3, 32)[:, :1]  # fine streaks along the boards (vary across only)
+    rings = 0.5 + 0.5 * np.sin(2 * np.pi * (rng.uniform(4, 12) * y + 1.5 * n + 0.8 * grain))
+    brown = np.array([1.0, 0.68, 0.42], np.float32) * rng.uniform(0.93, 1.07, 3).astype(np.float32)
+    dark, light = brown * rng.uniform(0.3, 0.5), brown * rng.uniform(0.6, 0.9)
     return _mix(np.clip(dark, 0, 1), np.clip(light, 0, 1), rings)
 
 
@@ -281,7 +282,8 @@ def procedural_texture(kind: str, rng: np.random.Generator, size: int = 256, sat
     """A new procedural texture of ``kind`` (a key of :data:`PROCEDURAL`) drawn from ``rng``;
     ``saturation`` scales how colourful its random colours may be (0 = grey)."""
     rgb = PROCEDURAL[kind](rng, size)
-    grey = rgb.mean(axis=-1, keepdims=True)
-    rgb = grey + (rgb - grey) * (saturation / 0.5)
+    if kind != "wood":  # wood keeps its browns
+        grey = rgb.mean(axis=-1, keepdims=True)
+        rgb = grey + (rgb - grey) * (saturation / 0.5)
     rgb = np.broadcast_to(rgb, (size, size, 3))
     return Texture.from_image(kind, np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8))
