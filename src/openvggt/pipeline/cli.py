@@ -1,0 +1,134 @@
+"""``openvggt reconstruct`` and ``openvggt track``: the command-line faces of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image folder, image files, a glob, or a video")
+    p.add_argument("--out", required=True, type=Path, help="output folder (written atomically)")
+    p.add_argument("--weights", default="default", help="weights file, folder or hub id [the shipped model]")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto [auto]")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype [fp32]")
+    p.add_argument("--mode", default="crop", choices=["crop", "pad"], help="preprocessing [crop]")
+    p.add_argument("--size", type=int, default=None, help="model input side, multiple of 14 [model's, 518]")
+    p.add_argument("--fps", type=float, default=None, help="video: frames per second to sample")
+    p.add_argument("--max-frames", type=int, default=None, help="video: at most this many frames [32 without --fps]")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reconstruct",
+        help="images or a video in; cameras, depth, points and a COLMAP model out",
+        description="Reconstruct a scene: writes sparse/0 (COLMAP), points.ply, scene.glb, depth/, "
+        "predictions.npz, transforms.json and report.html into --out.",
+    )
+    _common(p)
+    p.add_argument(
+        "--conf-threshold", type=float, default=50.0, help="drop points below this confidence percentile [50]"
+    )
+    p.add_argument("--use-point-map", action="store_true", help="points from the point head, not depth + cameras")
+    p.add_argument("--ba", action="store_true", help="refine cameras by bundle adjustment on tracked points")
+    p.add_argument("--shared-camera", action="store_true", help="one camera (intrinsics) for all images")
+    p.add_argument("--camera-model", default="PINHOLE", choices=["PINHOLE", "SIMPLE_PINHOLE"])
+    p.add_argument("--query-frames", type=int, default=4, help="--ba: frames to pick track queries in [4]")
+    p.add_argument("--points-per-frame", type=int, default=512, help="--ba: queries per query frame [512]")
+    p.add_argument("--max-reproj-error", type=float, default=4.0, help="--ba: inlier threshold, model px [4]")
+    p.add_argument("--reference", default=None, help="cameras.json to score the cameras against (AUC@30 ...)")
+    p.add_argument("--no-images", action="store_true", help="do not copy the images into --out/images")
+    p.set_defaults(func=run_reconstruct)
+
+    t = sub.add_parser(
+        "track",
+        help="track query points through images or a video",
+        description="Track points given as (frame, x, y) in original image pixels (pixel centres at integers). "
+        "Writes tracks.npz, tracks.json and overlays/ into --out.",
+    )
+    _common(t)
+    t.add_argument("--queries", required=True, help="text (frame x y per line) or JSON file of query points")
+    t.add_argument("--iters", type=int, default=None, help="tracker iterations [model's, 4]")
+    t.set_defaults(func=run_track)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so that partial outputs are cleaned up."""
+
+    def handler(signum, frame):  # noqa: ANN001, ARG001
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from openvggt.pipeline.ba import BAOptions
+    from openvggt.pipeline.outputs import check_output_dir
+    from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+    from openvggt.pipeline.timing import format_timings
+
+    check_output_dir(args.out, args.overwrite)
+    ba_options = replace(
+        BAOptions(),
+        query_frames=args.query_frames,
+        points_per_frame=args.points_per_frame,
+        max_reproj_error=args.max_reproj_error,
+    )
+    options = ReconstructOptions(
+        mode=args.mode, size=args.size, device=args.device, dtype=args.dtype, conf_threshold=args.conf_threshold,
+        use_point_map=args.use_point_map, ba=args.ba, ba_options=ba_options, shared_camera=args.shared_camera,
+        camera_model=args.camera_model, fps=args.fps, max_frames=args.max_frames,
+    )  # fmt: skip
+    with _terminate_as_interrupt():
+        rec = reconstruct(args.inputs, weights=args.weights, options=options, reference=args.reference)
+        out = rec.save(args.out, overwrite=args.overwrite, copy_images=not args.no_images)
+    print(f"reconstructed {len(rec.names)} images -> {out}")
+    if rec.ba is not None:
+        print(f"bundle adjustment: reprojection error {rec.ba.error_before:.3f} -> {rec.ba.error_after:.3f} px")
+    elif rec.ba_skipped:
+        print(f"bundle adjustment skipped: {rec.ba_skipped}")
+    if rec.reference:
+        r = rec.reference
+        print(f"cameras vs reference: AUC@30 {r['auc30']:.1f}, AUC@15 {r['auc15']:.1f}, AUC@5 {r['auc5']:.1f}")
+    print("timings:")
+    print(format_timings(rec.timings))
+    print(f"report: {out / 'report.html'}")
+    sys.stdout.flush()
+    return 0
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from openvggt.pipeline.outputs import check_output_dir
+    from openvggt.pipeline.timing import format_timings
+    from openvggt.pipeline.track import track_points
+
+    check_output_dir(args.out, args.overwrite)
+    with _terminate_as_interrupt():
+        result = track_points(
+            args.inputs, args.queries, weights=args.weights, device=args.device, dtype=args.dtype,
+            mode=args.mode, size=args.size, iters=args.iters, fps=args.fps, max_frames=args.max_frames,
+        )  # fmt: skip
+        out = result.save(args.out, overwrite=args.overwrite)
+    print(f"tracked {result.xy.shape[1]} points through {len(result.names)} frames -> {out}")
+    print("timings:")
+    print(format_timings(result.timings))
+    return 0

@@ -1,0 +1,70 @@
+"""Scoring reconstructed cameras against reference cameras (``cameras.json`` of ``../shared/scenes``).
+
+``cameras.json``: ``frames[i] = {file, width, height, K, R, t}``, OpenCV, ``x_cam = R x_world + t``,
+K in pixels of that image. Frames are matched by file name; reference frames that were not
+reconstructed count as unregistered (failures at every threshold).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from openvggt.pipeline.errors import InputError
+
+
+def load_reference(path: str | os.PathLike) -> list[dict]:
+    """The ``frames`` of a ``cameras.json`` with numpy ``K``, ``R``, ``t``."""
+    path = Path(path)
+    try:
+        frames = json.loads(path.read_text())["frames"]
+        return [
+            {**f, "K": np.asarray(f["K"], float), "R": np.asarray(f["R"], float), "t": np.asarray(f["t"], float)}
+            for f in frames
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable cameras.json ({exc.__class__.__name__}: {exc})") from None
+
+
+def compare_cameras(
+    names: Sequence[str],
+    extrinsics: np.ndarray,
+    intrinsics: np.ndarray,
+    sizes: Sequence[tuple[int, int]],
+    cameras_json: str | os.PathLike,
+) -> dict:
+    """VGGT-protocol camera metrics (AUC@30/15/5/3, RRA/RTA) plus the median relative focal-length error.
+
+    Args:
+        names: image names of the reconstruction; extrinsics ``[S, 3, 4]`` world-to-camera;
+            intrinsics ``[S, 3, 3]`` in pixels of images of ``sizes`` (w, h).
+    """
+    from openvggt.eval.metrics import camera_metrics
+
+    reference = load_reference(cameras_json)
+    ours = {Path(n).name: i for i, n in enumerate(names)}
+    pred = np.full((len(reference), 3, 4), np.nan)
+    gt = np.zeros((len(reference), 3, 4))
+    registered = np.zeros(len(reference), bool)
+    focal_err = []
+    for r, frame in enumerate(reference):
+        gt[r] = np.concatenate([frame["R"], frame["t"][:, None]], axis=1)
+        i = ours.get(Path(frame["file"]).name)
+        if i is None:
+            continue
+        pred[r], registered[r] = extrinsics[i], True
+        ratio = sizes[i][0] / float(frame["width"])  # our pixels per reference pixel
+        ref_f = np.array([frame["K"][0, 0], frame["K"][1, 1]]) * ratio
+        focal_err.append(np.abs(intrinsics[i][[0, 1], [0, 1]] / ref_f - 1).mean())
+    if not registered.any():
+        raise InputError(f"{cameras_json}: none of its frames are among the reconstructed images")
+    metrics = camera_metrics(pred, gt, registered=registered)
+    # the official code's folded translation error, for comparison with published numbers
+    metrics["auc30_unsigned"] = camera_metrics(pred, gt, registered=registered, translation="unsigned")["auc30"]
+    metrics["focal_rel_err_median"] = float(np.median(focal_err))
+    metrics["reference"] = str(cameras_json)
+    return metrics

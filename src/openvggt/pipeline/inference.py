@@ -1,0 +1,87 @@
+"""Running the model for the pipeline: device/dtype handling and access to the aggregated tokens.
+
+The tokens are captured with a forward hook on the aggregator, so the model runs exactly its own
+``forward`` and the track head can later reuse the tokens (one aggregator pass for everything).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from openvggt.models.vggt import VGGT, VGGTOutput
+from openvggt.pipeline.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None: CUDA when available, else CPU; otherwise the named device, checked."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UserError(f"--device {device!r} is not a device (use cpu, cuda, cuda:1, mps or auto)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {device}: MPS is not available on this machine")
+    return dev
+
+
+def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    """Mixed precision for ``dtype`` in ``DTYPES`` (fp32: none)."""
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    if dtype == "fp16" and device.type == "cpu":
+        raise UserError("--dtype fp16 is not supported on CPU; use bf16 or fp32")
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+@dataclass
+class ModelRun:
+    """One forward pass: outputs as float32 on the CPU, tokens kept on the device for the track head."""
+
+    output: VGGTOutput
+    tokens: dict[int, torch.Tensor] | None  # {layer: [1, S, P, 2C]}
+    patch_start_idx: int
+    image_hw: tuple[int, int]
+
+
+def run_model(
+    model: VGGT, images: torch.Tensor, heads: tuple[str, ...], dtype: str = "fp32", keep_tokens: bool = False
+) -> ModelRun:
+    """Run ``heads`` on ``images [S, 3, H, W]`` (one scene) under ``dtype``.
+
+    With no heads, only the aggregator runs (for the layers the track head reads) and the tokens are kept.
+    """
+    device = next(model.parameters()).device
+    if not heads:
+        with torch.inference_mode(), autocast(device, dtype):
+            tokens, start = model.aggregator(images[None].to(device), layers=model.layers_for(("track",)))
+        return ModelRun(VGGTOutput(), tokens, start, (images.shape[-2], images.shape[-1]))
+    captured: dict = {}
+    hook = model.aggregator.register_forward_hook(lambda _m, _i, out: captured.update(out=out)) if keep_tokens else None
+    try:
+        with torch.inference_mode(), autocast(device, dtype):
+            out = model(images.to(device), heads=heads)
+    finally:
+        if hook is not None:
+            hook.remove()
+    cpu = VGGTOutput()
+    for name in out:
+        value = out[name]
+        if isinstance(value, torch.Tensor):
+            setattr(cpu, name, value.detach().float().cpu())
+        elif isinstance(value, list):
+            setattr(cpu, name, [v.detach().float().cpu() for v in value])
+    tokens, start = captured.get("out", (None, 0))
+    return ModelRun(cpu, tokens, start, (images.shape[-2], images.shape[-1]))

@@ -1,0 +1,373 @@
+"""``reconstruct``: images or a video in; cameras, depth, a point cloud and a COLMAP model out.
+
+    rec = openvggt.pipeline.reconstruct(["photos/"], weights="facebook/VGGT-1B", ba=True)
+    rec.extrinsics, rec.intrinsics, rec.depth, rec.points  # numpy arrays
+    rec.save("out/")                                       # the files the CLI writes
+
+Conventions: OpenCV cameras (x right, y down, z forward), extrinsics world-to-camera, world frame
+= the first camera (VGGT's), arbitrary scale. ``intrinsics`` are in pixels of the ORIGINAL images
+(COLMAP's convention: origin at the top-left corner of the image); ``intrinsics_model`` in pixels
+of the model input. Legend: S frames, H x W model input size, P points.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from openvggt.io.colmap import ColmapModel
+from openvggt.io.images import ImageMeta
+from openvggt.pipeline.ba import BAOptions, BAResult
+from openvggt.pipeline.errors import InputError
+from openvggt.pipeline.inputs import InputFrame
+from openvggt.pipeline.timing import StageTimer, format_timings
+from openvggt.pipeline.track import Tracks, model_footprint
+
+log = logging.getLogger(__name__)
+
+CAMERA_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
+FOV_RANGE_RAD = (float(np.radians(1.0)), float(np.radians(170.0)))
+
+
+@dataclass(frozen=True)
+class ReconstructOptions:
+    mode: str = "crop"  # "crop" or "pad" (see openvggt.io.images.load_images)
+    size: int | None = None  # model input side; None: the model's training size
+    device: str = "auto"
+    dtype: str = "fp32"  # "fp32", "bf16" or "fp16" (autocast)
+    conf_threshold: float = 50.0  # percentile of confidence below which points are dropped
+    use_point_map: bool = False  # points from the point head instead of depth + cameras
+    ba: bool = False
+    ba_options: BAOptions = field(default_factory=BAOptions)
+    shared_camera: bool = False
+    camera_model: str = "PINHOLE"
+    max_points: int = 2_000_000  # in points.ply
+    colmap_points: int = 100_000  # sparse points written without BA (one observation each)
+    fps: float | None = None  # video sampling
+    max_frames: int | None = None
+    track_iters: int | None = None
+    seed: int = 0  # for point subsampling
+
+    def check(self) -> None:
+        if self.mode not in ("crop", "pad"):
+            raise InputError(f"--mode must be crop or pad, got {self.mode!r}")
+        if not 0.0 <= self.conf_threshold < 100.0:
+            raise InputError(f"--conf-threshold is a percentile in [0, 100), got {self.conf_threshold}")
+        if self.camera_model not in CAMERA_MODELS:
+            raise InputError(f"--camera-model must be one of {CAMERA_MODELS}, got {self.camera_model!r}")
+        if self.size is not None and (self.size < 14 or self.size % 14):
+            raise InputError(f"--size must be a positive multiple of 14, got {self.size}")
+
+
+@dataclass
+class Reconstruction:
+    """Everything a run produced (numpy arrays; see the module docstring for conventions)."""
+
+    frames: list[InputFrame]
+    metas: list[ImageMeta]
+    images: np.ndarray  # [S, H, W, 3] uint8 model input
+    pose_enc: np.ndarray  # [S, 9] raw camera-head output
+    extrinsics: np.ndarray  # [S, 3, 4] final cameras (refined when BA ran)
+    intrinsics: np.ndarray  # [S, 3, 3] final, original pixels
+    intrinsics_model: np.ndarray  # [S, 3, 3] final, model pixels
+    extrinsics_pred: np.ndarray  # [S, 3, 4] as predicted (before BA)
+    intrinsics_pred: np.ndarray  # [S, 3, 3] as predicted, original pixels
+    depth: np.ndarray  # [S, H, W] z-depth; 0 outside the image footprint
+    depth_conf: np.ndarray  # [S, H, W]
+    valid: np.ndarray  # [S, H, W] bool, inside the image footprint
+    world_points: np.ndarray | None  # [S, H, W, 3] point head, when run
+    world_points_conf: np.ndarray | None  # [S, H, W]
+    points: np.ndarray  # [P, 3] confidence-filtered cloud
+    colors: np.ndarray  # [P, 3] uint8
+    points_conf: np.ndarray  # [P]
+    colmap: ColmapModel
+    ba: BAResult | None = None
+    ba_skipped: str | None = None  # why BA did not change the cameras, when asked for
+    tracks: Tracks | None = None
+    options: ReconstructOptions = field(default_factory=ReconstructOptions)
+    weights: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    reference: dict | None = None  # camera metrics against reference cameras, when given
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.frames]
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of each original image."""
+        return [m.original_size for m in self.metas]
+
+    def save(self, out_dir: str | os.PathLike, overwrite: bool = False, copy_images: bool = True) -> Path:
+        """Write every output into ``out_dir`` atomically (see :mod:`openvggt.pipeline.outputs`)."""
+        from openvggt.pipeline.outputs import save_reconstruction
+
+        return save_reconstruction(self, Path(out_dir), overwrite=overwrite, copy_images=copy_images)
+
+    def compare(self, cameras_json: str | os.PathLike) -> dict:
+        """Camera metrics (AUC@30 etc., VGGT protocol) against reference cameras; stored in ``reference``."""
+        from openvggt.pipeline.evaluate import compare_cameras
+
+        self.reference = compare_cameras(self.names, self.extrinsics, self.intrinsics, self.sizes, cameras_json)
+        return self.reference
+
+
+# ---------------------------------------------------------------------------------------------- steps
+def _load_model(weights: str | os.PathLike, device: torch.device, heads: tuple[str, ...]):  # noqa: ANN202
+    from openvggt.io.checkpoint import load_model
+
+    return load_model(weights, device=device, heads=heads)
+
+
+def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
+    """Heads run in the forward pass (the track head runs later, from the kept tokens)."""
+    return ("camera", "depth") + (("point",) if options.use_point_map else ())
+
+
+def _cameras(pose_enc: torch.Tensor, metas: list[ImageMeta], hw: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """(extrinsics [S, 3, 4], intrinsics model [S, 3, 3], intrinsics original [S, 3, 3]) as float64."""
+    from openvggt.geometry import pose_encoding_to_extri_intri
+
+    pose_enc = pose_enc.double().clone()
+    fov = pose_enc[:, 7:9]
+    bad = ~((fov >= FOV_RANGE_RAD[0]) & (fov <= FOV_RANGE_RAD[1])).all(-1)
+    if bad.any():  # e.g. an untrained model: a zero field of view would mean an infinite focal length
+        log.warning("%d frame(s) have a degenerate field of view; clamped to [1, 170] degrees", int(bad.sum()))
+        pose_enc[:, 7:9] = torch.nan_to_num(fov, nan=FOV_RANGE_RAD[1]).clamp(*FOV_RANGE_RAD)
+    extrinsics, k_model = pose_encoding_to_extri_intri(pose_enc, hw)
+    k_model = k_model.numpy()
+    k_orig = np.stack([m.intrinsics_to_original(k) for m, k in zip(metas, k_model)])
+    return extrinsics.numpy(), k_model, k_orig
+
+
+def _finalise_intrinsics(k_orig: np.ndarray, metas: list[ImageMeta], options: ReconstructOptions) -> np.ndarray:
+    """Apply ``--shared-camera`` (mean) and ``SIMPLE_PINHOLE`` (one focal length) to original intrinsics."""
+    k = k_orig.copy()
+    if options.shared_camera:
+        k[:] = k.mean(0)
+    if options.camera_model == "SIMPLE_PINHOLE":
+        k[:, 0, 0] = k[:, 1, 1] = (k[:, 0, 0] + k[:, 1, 1]) / 2
+    return k
+
+
+def _to_model(k_orig: np.ndarray, metas: list[ImageMeta]) -> np.ndarray:
+    return np.stack([m.affine() @ k for m, k in zip(metas, k_orig)])
+
+
+def _footprints(metas: list[ImageMeta], hw: tuple[int, int]) -> np.ndarray:
+    valid = np.zeros((len(metas),) + hw, bool)
+    for i, meta in enumerate(metas):
+        left, top, right, bottom = model_footprint(meta)
+        valid[i, top:bottom, left:right] = True
+    return valid
+
+
+def _depth_points(depth: np.ndarray, extrinsics: np.ndarray, k_model: np.ndarray) -> np.ndarray:
+    """``[S, H, W, 3]`` world points of pixel centres (corner-origin intrinsics, hence the half-pixel shift)."""
+    from openvggt.geometry import unproject_depth
+
+    k = k_model.copy()
+    k[:, :2, 2] -= 0.5  # pixel (u, v) has its centre at (u + 0.5, v + 0.5)
+    return unproject_depth(torch.from_numpy(depth), torch.from_numpy(extrinsics), torch.from_numpy(k)).numpy()
+
+
+def _confident(conf: np.ndarray, valid: np.ndarray, world: np.ndarray, percentile: float) -> np.ndarray:
+    usable = valid & np.isfinite(world).all(-1) & np.isfinite(conf)
+    if not usable.any():
+        return usable
+    threshold = np.percentile(conf[usable], percentile) if percentile > 0 else -np.inf
+    return usable & (conf >= threshold)
+
+
+def _subsample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Indices ``(s, v, u)`` of at most ``limit`` True entries of ``mask [S, H, W]``, random but sorted."""
+    idx = np.flatnonzero(mask)
+    if len(idx) > limit:
+        idx = np.sort(rng.choice(idx, size=limit, replace=False))
+    return np.unravel_index(idx, mask.shape)
+
+
+def _run_ba(model, run, images_u8, metas, extrinsics, k_orig, options, timer):  # noqa: ANN001, ANN202
+    """(BAResult | None, Tracks | None, reason when BA did not run)."""
+    from openvggt.pipeline.ba import bundle_adjust_tracks
+    from openvggt.pipeline.keypoints import detect_corners
+    from openvggt.pipeline.track import feature_maps, track_queries
+
+    s = len(metas)
+    if s < 2:
+        return None, None, "bundle adjustment needs at least 2 images"
+    opts = options.ba_options
+    valid = torch.from_numpy(_footprints(metas, run.image_hw))
+    with timer("tracking"):
+        fmaps = feature_maps(model, run, options.dtype)
+        query_frames = sorted({int(round(f)) for f in np.linspace(0, s - 1, min(opts.query_frames, s))})
+        frame_ids, xy = [], []
+        for f in query_frames:
+            image = torch.from_numpy(images_u8[f]).permute(2, 0, 1).float() / 255
+            corners = detect_corners(image, opts.points_per_frame, mask=valid[f]).numpy()
+            frame_ids.append(np.full(len(corners), f))
+            xy.append(corners)
+        tracks = track_queries(
+            model, fmaps, np.concatenate(frame_ids), np.concatenate(xy), options.track_iters, options.dtype
+        )
+        del fmaps
+    with timer("bundle adjustment"):
+        xy_orig = np.stack([m.model_to_original(tracks.xy[i], centered=True) for i, m in enumerate(metas)]) + 0.5
+        vs = np.clip(np.round(tracks.xy).astype(int), 0, [run.image_hw[1] - 1, run.image_hw[0] - 1])  # [S, N, 2]
+        inside = valid.numpy()[np.arange(s)[:, None], vs[..., 1], vs[..., 0]]
+        mask = (tracks.vis >= opts.vis_threshold) & (tracks.conf >= opts.conf_threshold) & inside
+        mask[tracks.query_frame, np.arange(len(tracks.query_frame))] = True  # the query itself
+        q = np.round(tracks.query_xy).astype(int)
+        colors = images_u8[tracks.query_frame, q[:, 1], q[:, 0]]
+        pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
+        try:
+            result = bundle_adjust_tracks(
+                extrinsics, k_orig, [m.original_size for m in metas], xy_orig, mask, colors, pixel_scale,
+                opts, options.shared_camera, options.camera_model,
+            )  # fmt: skip
+        except RuntimeError as exc:
+            log.warning("bundle adjustment skipped: %s", exc)
+            return None, tracks, str(exc)
+    return result, tracks, None
+
+
+# ---------------------------------------------------------------------------------------------- main
+def reconstruct(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    weights: str | os.PathLike = "default",
+    model=None,  # noqa: ANN001 - a loaded VGGT, to skip loading
+    options: ReconstructOptions | None = None,
+    reference: str | os.PathLike | None = None,
+    **overrides,
+) -> Reconstruction:
+    """Reconstruct a scene from ``inputs`` (folders, image files, globs, videos).
+
+    ``options`` fields can also be given as keyword arguments (``ba=True``, ``mode="pad"``, ...).
+    ``reference``: a ``cameras.json`` (see ``../shared/scenes``) to score the cameras against.
+    """
+    from openvggt.pipeline.inference import resolve_device, run_model
+    from openvggt.pipeline.inputs import collect_inputs, load_frames
+
+    options = replace(options or ReconstructOptions(), **overrides)
+    options.check()
+    timer = StageTimer()
+    with timer("collect inputs"):
+        frames = collect_inputs(inputs, fps=options.fps, max_frames=options.max_frames)
+    given = model is not None
+    with timer("load model"):
+        if not given:
+            heads = _forward_heads(options) + (("track",) if options.ba else ())
+            model = _load_model(weights, resolve_device(options.device), heads)
+    device = next(model.parameters()).device
+    size = options.size or model.config.img_size
+    with timer("load images"):
+        images, metas = load_frames(frames, options.mode, size)
+    if options.shared_camera and len({m.original_size for m in metas}) > 1:
+        raise InputError("--shared-camera needs images of one size; these differ: " + _size_list(metas))
+    log.info("%d images -> model input %dx%d on %s", len(frames), images.shape[-1], images.shape[-2], device)
+    with timer("inference"):
+        run = run_model(model, images, _forward_heads(options), options.dtype, keep_tokens=options.ba)
+    hw = run.image_hw
+    images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, H, W, 3]
+    extrinsics_pred, _, k_pred = _cameras(run.output.pose_enc[0], metas, hw)
+    extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, metas, options)
+    ba_result = tracks = reason = None
+    if options.ba:
+        ba_result, tracks, reason = _run_ba(model, run, images_u8, metas, extrinsics, k_orig, options, timer)
+        if ba_result is not None:
+            extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
+    run.tokens = None
+    with timer("points"):
+        rec, sparse = _assemble(frames, metas, images_u8, run, extrinsics_pred, k_pred, extrinsics, k_orig, options)
+        rec.ba, rec.ba_skipped, rec.tracks = ba_result, reason, tracks
+        rec.colmap = _colmap(rec, options, sparse)
+    rec.weights = "(a model passed in)" if given else str(weights)
+    rec.timings = timer.seconds
+    if reference is not None:
+        rec.compare(reference)
+    return rec
+
+
+def _size_list(metas: list[ImageMeta]) -> str:
+    sizes = sorted({f"{w}x{h}" for w, h in (m.original_size for m in metas)})
+    return ", ".join(sizes[:4]) + (", ..." if len(sizes) > 4 else "")
+
+
+def _assemble(frames, metas, images_u8, run, extrinsics_pred, k_pred, extrinsics, k_orig, options):  # noqa: ANN001
+    out = run.output
+    valid = _footprints(metas, run.image_hw)
+    depth = out.depth[0, ..., 0].numpy().astype(np.float32)
+    depth_conf = out.depth_conf[0].numpy().astype(np.float32)
+    depth = np.where(valid, depth, 0.0).astype(np.float32)
+    k_model = _to_model(k_orig, metas)
+    if options.use_point_map:
+        world, conf, usable = out.world_points[0].numpy(), out.world_points_conf[0].numpy(), valid
+        if options.ba:
+            log.warning("--use-point-map: the point map stays in the predicted cameras' frame after BA")
+    else:
+        world = _depth_points(depth.astype(np.float64), extrinsics, k_model)
+        conf, usable = depth_conf, valid & (depth > 0)
+    keep = _confident(conf, usable, world, options.conf_threshold)
+    s, v, u = _subsample(keep, options.max_points, np.random.default_rng(options.seed))
+    rec = Reconstruction(
+        frames=frames,
+        metas=metas,
+        images=images_u8,
+        pose_enc=out.pose_enc[0].numpy(),
+        extrinsics=extrinsics,
+        intrinsics=k_orig,
+        intrinsics_model=k_model,
+        extrinsics_pred=extrinsics_pred,
+        intrinsics_pred=k_pred,
+        depth=depth,
+        depth_conf=depth_conf,
+        valid=valid,
+        world_points=out.world_points[0].numpy() if out.world_points is not None else None,
+        world_points_conf=out.world_points_conf[0].numpy() if out.world_points_conf is not None else None,
+        points=world[s, v, u].astype(np.float32),
+        colors=images_u8[s, v, u],
+        points_conf=conf[s, v, u].astype(np.float32),
+        colmap=None,  # filled in by _colmap
+        options=options,
+    )
+    sparse = _subsample(keep, options.colmap_points, np.random.default_rng(options.seed + 1))
+    return rec, (world[sparse], sparse)
+
+
+def _colmap(rec: Reconstruction, options: ReconstructOptions, sparse) -> ColmapModel:  # noqa: ANN001
+    """The sparse model: BA points and tracks, or a sample of the dense cloud seen once each."""
+    from openvggt.pipeline.colmap_export import build_model
+
+    if rec.ba is not None:
+        b = rec.ba
+        points, colors, obs_point, obs_frame, obs_xy = b.points, b.colors, b.obs_point, b.obs_frame, b.obs_xy
+    else:
+        points, (s, v, u) = sparse
+        colors = rec.images[s, v, u]
+        obs_point, obs_frame = np.arange(len(s)), s
+        pix = np.stack([u, v], axis=-1).astype(np.float64) + 0.5  # model pixel centres, corner origin
+        obs_xy = np.zeros_like(pix)
+        for i, meta in enumerate(rec.metas):
+            sel = s == i
+            obs_xy[sel] = meta.model_to_original(pix[sel])
+    return build_model(
+        rec.names, rec.sizes, rec.extrinsics, rec.intrinsics, points, colors, obs_point, obs_frame, obs_xy,
+        options.camera_model, options.shared_camera,
+    )  # fmt: skip
+
+
+def reconstruct_cli_demo(paths: list[Path], args) -> int:  # noqa: ANN001
+    """``openvggt demo``: reconstruct the bundled example images and say where the report is."""
+    out = Path(args.out)
+    rec = reconstruct(paths, weights=args.weights, device=args.device)
+    folder = rec.save(out, overwrite=True)
+    print(f"{len(paths)} images reconstructed; timings:")
+    print(format_timings(rec.timings))
+    print(f"report: {folder / 'report.html'}")
+    return 0
