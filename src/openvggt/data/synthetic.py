@@ -30,7 +30,7 @@ from openvggt.data.scene import Scene
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 HELDOUT_SEED_START = 1_000_000
 TEST_SEED = 1_000_000
 VAL_SEED = 1_000_001
