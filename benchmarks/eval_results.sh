@@ -5,7 +5,7 @@
 #   WEIGHTS=path/to/model.safetensors benchmarks/eval_results.sh
 #
 # Writes docs/results/<suite>/<name>.{json,md} and docs/results/<suite>/<name>/eval.png, where
-# <name> is "colmap" or "vggt-colmap" (both methods in one table). The synthetic-test scenes are
+# <name> is "colmap" (COLMAP with the incremental and the global mapper) or "vggt-colmap" (VGGT too). The synthetic-test scenes are
 # rendered once into $CACHE (default: a fresh folder under /tmp). Copy the tables into
 # docs/results.md with the command, machine and date printed at the top of each .md file.
 set -euo pipefail
@@ -24,17 +24,14 @@ for suite in real synthetic-test; do
     mkdir -p "$OUT/$suite"
     if have_weights; then
         name=vggt-colmap
-        methods=(--method vggt --weights "$WEIGHTS" --method colmap)
+        methods=(--method vggt --weights "$WEIGHTS" --method colmap --method colmap-global)
     else
         echo "no VGGT weights (src/openvggt/weights/ is empty and WEIGHTS is unset): COLMAP only" >&2
         name=colmap
-        methods=(--method colmap)
+        methods=(--method colmap --method colmap-global)
     fi
     cache=()
     [ "$suite" = synthetic-test ] && cache=(--cache "$CACHE")
     "$OPENVGGT" eval --suite "$suite" "${cache[@]}" "${methods[@]}" \
         --json "$OUT/$suite/$name.json" --md "$OUT/$suite/$name.md" --plots "$OUT/$suite/$name"
 done
-# The global mapper (COLMAP's GLOMAP port) on the real suite, for comparison.
-"$OPENVGGT" eval --suite real --method colmap --mapper global \
-    --json "$OUT/real/colmap-global.json" --md "$OUT/real/colmap-global.md" --plots "$OUT/real/colmap-global"

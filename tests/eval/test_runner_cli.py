@@ -95,3 +95,17 @@ def test_vggt_run_writes_json_markdown_and_plot(setup, tmp_path, capsys):
     png = (out / "plots" / "eval.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert "| vggt |" in capsys.readouterr().out
+
+
+def test_two_colmap_mappers_in_one_report(tmp_path, capsys):
+    pytest.importorskip("pycolmap")
+    from tests.conftest import shared_path
+    from tests.eval.helpers import downscaled_real_scene
+
+    scene = downscaled_real_scene(shared_path("scenes", "Herz-Jesus-P8"), tmp_path / "hj4", [0, 1, 2, 3], 320)
+    argv = ["eval", str(scene), "--method", "colmap", "--method", "colmap-global", "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [r["method"] for r in report["results"]] == ["colmap", "colmap-global"]
+    assert {"colmap", "colmap-global", "meta"} == set(report["summary"])
+    assert all(r["registered"] == 4 and r["auc30"] > 80 for r in report["results"])

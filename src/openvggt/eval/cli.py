@@ -2,7 +2,7 @@
 
 The project CLI registers it through :func:`add_parser`. Examples::
 
-    openvggt eval --suite real --method colmap --json results.json --md results.md --plots plots/
+    openvggt eval --suite real --method colmap --method colmap-global --json r.json --md r.md --plots plots/
     openvggt eval path/to/scene --method vggt --weights model.safetensors --json out.json
 
 Every scene is read (and checked) before any method runs, so a bad path fails in a second with a
@@ -31,14 +31,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     p.add_argument("scenes", nargs="*", type=Path, metavar="SCENE", help="scene folders")
     p.add_argument("--suite", action="append", choices=["real", "synthetic-test"], default=[], help="named suite(s)")
     p.add_argument(
-        "--method", action="append", choices=["vggt", "colmap"], default=None, help="method(s) to run [vggt]"
+        "--method",
+        action="append",
+        choices=["vggt", "colmap", "colmap-global"],
+        default=None,
+        help="method(s) to run, repeatable [vggt]; colmap-global: COLMAP with the global mapper",
     )
     p.add_argument("--weights", default="default", help="VGGT weights: file, folder, hub id or 'default' [default]")
     p.add_argument("--ba", action="store_true", help="VGGT with bundle adjustment (as `openvggt reconstruct --ba`)")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="VGGT autocast dtype [fp32]")
     p.add_argument("--device", default="auto", help="VGGT device: auto (CUDA if available), cpu, cuda [auto]")
     p.add_argument("--size", type=int, default=None, help="VGGT input width, a multiple of 14 [model's, 518]")
-    p.add_argument("--mapper", choices=["incremental", "global"], default="incremental", help="COLMAP mapper")
     p.add_argument("--threads", type=int, default=-1, help="COLMAP threads (-1: all cores) [-1]")
     p.add_argument("--json", required=True, type=Path, metavar="OUT", help="write the results JSON here")
     p.add_argument("--md", type=Path, default=None, metavar="OUT", help="write a markdown table here")
@@ -84,7 +87,7 @@ def _scene_dirs(args: argparse.Namespace) -> list[Path]:
 def _methods(args: argparse.Namespace) -> list:
     methods = []
     for name in dict.fromkeys(args.method or ["vggt"]):
-        if name == "colmap":
+        if name.startswith("colmap"):
             try:
                 import pycolmap  # noqa: F401, PLC0415
             except ImportError:
@@ -92,7 +95,8 @@ def _methods(args: argparse.Namespace) -> list:
             from openvggt.eval.colmap_baseline import ColmapOptions  # noqa: PLC0415
             from openvggt.eval.runner import ColmapMethod  # noqa: PLC0415
 
-            methods.append(ColmapMethod(ColmapOptions(mapper=args.mapper, num_threads=args.threads)))
+            mapper = "global" if name == "colmap-global" else "incremental"
+            methods.append(ColmapMethod(ColmapOptions(mapper=mapper, num_threads=args.threads)))
         else:
             methods.append(_vggt_method(args))
     return methods

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 __all__ = ["write_json", "markdown_table", "write_markdown", "plot_results", "run_line"]
@@ -105,6 +106,17 @@ def write_markdown(report: dict, path: str | Path) -> Path:
     return path
 
 
+def _short_time(seconds: float) -> str:
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+
+
+def _short_names(names: list[str]) -> list[str]:
+    """Drop a common prefix up to its last ``_`` (``seed1000000_00003_object`` -> ``00003_object``)."""
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    cut = prefix.rfind("_") + 1
+    return [n[cut:] for n in names] if cut > 0 else list(names)
+
+
 def plot_results(report: dict, out_dir: str | Path, name: str = "eval.png") -> Path:
     """One PNG with AUC@30, AUC@5 and time per scene, a bar per method; returns its path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (recon extra)
@@ -115,7 +127,8 @@ def plot_results(report: dict, out_dir: str | Path, name: str = "eval.png") -> P
     methods = list(dict.fromkeys(r["method"] for r in rows))
     by = {(r["scene"], r["method"]): r for r in rows}
     width = 0.8 / len(methods)
-    fig = Figure(figsize=(max(8.0, 1.2 * len(scenes) * 3), 4.2), constrained_layout=True)
+    per_panel = min(6.0, max(3.5, 0.35 * len(scenes) * len(methods) + 1.0))  # inches
+    fig = Figure(figsize=(3 * per_panel, 4.2), constrained_layout=True)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
     panels = (("auc30", "AUC@30 (%)"), ("auc5", "AUC@5 (%)"), ("time_s", "time per scene (s)"))
@@ -128,19 +141,17 @@ def plot_results(report: dict, out_dir: str | Path, name: str = "eval.png") -> P
             for bar, r, v in zip(bars, found, vals):
                 if r is None or v is None:
                     continue
-                label = (
-                    f"{r['registered']}/{r['frames']}" if key == "auc30" else (f"{v:.0f}" if key == "time_s" else "")
-                )
+                label = {"auc30": f"{r['registered']}/{r['frames']}", "time_s": _short_time(v)}.get(key, "")
                 x, y = bar.get_x() + bar.get_width() / 2, bar.get_height()
                 ax.annotate(label, (x, y), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
         ax.set_title(title)
-        ax.set_xticks(range(len(scenes)), scenes, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(range(len(scenes)), _short_names(scenes), rotation=30, ha="right", fontsize=8)
         if key != "time_s":
             ax.set_ylim(0, 110)
         else:
             ax.margins(y=0.12)
         ax.grid(axis="y", alpha=0.3)
-    axes[-1].legend(loc="upper left", fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(methods), fontsize=9)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / name, dpi=90)
