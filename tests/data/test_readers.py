@@ -181,6 +181,39 @@ def test_broken_json_and_bad_rotation_name_cameras_json(tmp_path, written_scenes
         read_scene(root)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("height", "abc", r"frame 2 height must be a positive integer, got 'abc'"),
+        ("width", 0, r"frame 2 width must be a positive integer"),
+        ("K", [[0, 0, 10], [0, 50, 10], [0, 0, 1]], r"frame 2 K is not a pinhole matrix"),
+        ("K", [[50, 0, 10], [0, 50, 10], [0, 1, 1]], r"frame 2 K is not a pinhole matrix"),
+    ],
+)
+def test_bad_camera_values_name_cameras_json(tmp_path, written_scenes, key, value, message):
+    root = _copy(written_scenes[0], tmp_path)
+    meta = json.loads((root / "cameras.json").read_text())
+    meta["frames"][2][key] = value
+    (root / "cameras.json").write_text(json.dumps(meta))
+    with pytest.raises(SceneError, match=r"cameras\.json: " + message):
+        read_scene(root)
+
+
+def test_frame_that_is_not_an_object_and_multichannel_depth(tmp_path, written_scenes):
+    root = _copy(written_scenes[0], tmp_path)
+    good = (root / "cameras.json").read_text()
+    meta = json.loads(good)
+    meta["frames"][1] = 5
+    (root / "cameras.json").write_text(json.dumps(meta))
+    with pytest.raises(SceneError, match=r"cameras\.json: frame 1 is not an object"):
+        read_scene(root)
+    (root / "cameras.json").write_text(good)
+    shape = np.load(root / "depth" / "0001.npy").shape
+    np.save(root / "depth" / "0001.npy", np.zeros((*shape, 3), np.float32))
+    with pytest.raises(SceneError, match=r"0001\.npy: shape .*, expected \[H, W\]"):
+        read_scene(root)
+
+
 def test_missing_frame_key_and_unknown_layout(tmp_path, written_scenes):
     root = _copy(written_scenes[0], tmp_path)
     meta = json.loads((root / "cameras.json").read_text())

@@ -67,6 +67,21 @@ def _check_rotation(R: np.ndarray, where: str) -> None:
         raise SceneError(f"{where} is not a rotation matrix")
 
 
+def _check_intrinsics(K: np.ndarray, where: str) -> None:
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or np.abs(K[2] - [0.0, 0.0, 1.0]).max() > 1e-9:
+        raise SceneError(f"{where} is not a pinhole matrix (need fx, fy > 0 and last row 0 0 1)")
+
+
+def _positive_int(value, where: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n <= 0 or n != value:
+        raise SceneError(f"{where} must be a positive integer, got {value!r}")
+    return n
+
+
 def read_cameras_json(root: str | Path) -> Scene:
     """A folder with ``cameras.json`` and the images (and optional depth/masks) it names."""
     root = Path(root)
@@ -82,18 +97,22 @@ def read_cameras_json(root: str | Path) -> Scene:
         raise SceneError(f"{path}: no 'frames' list")
     Ks, Rs, ts, sizes, images, depths, masks = [], [], [], [], [], [], []
     for i, fr in enumerate(frames):
+        where = f"{path}: frame {i}"
+        if not isinstance(fr, dict):
+            raise SceneError(f"{where} is not an object")
         missing = [k for k in ("file", "width", "height", "K", "R", "t") if k not in fr]
         if missing:
-            raise SceneError(f"{path}: frame {i} lacks {missing}")
-        where = f"{path}: frame {i}"
+            raise SceneError(f"{where} lacks {missing}")
         Ks.append(_matrix(fr["K"], (3, 3), f"{where} K"))
+        _check_intrinsics(Ks[-1], f"{where} K")
         Rs.append(_matrix(fr["R"], (3, 3), f"{where} R"))
         _check_rotation(Rs[-1], f"{where} R")
         ts.append(_matrix(fr["t"], (3,), f"{where} t"))
+        size = _positive_int(fr["height"], f"{where} height"), _positive_int(fr["width"], f"{where} width")
         image = root / fr["file"]
         h, w = image_size(image)
-        if (h, w) != (int(fr["height"]), int(fr["width"])):
-            raise SceneError(f"{image}: size {w}x{h} does not match {fr['width']}x{fr['height']} in {path}")
+        if (h, w) != size:
+            raise SceneError(f"{image}: size {w}x{h} does not match {size[1]}x{size[0]} in {path}")
         sizes.append((h, w))
         images.append(image)
         depths.append(_optional_depth(root, image, (h, w)))
@@ -119,8 +138,8 @@ def _optional_depth(root: Path, image: Path, hw: tuple[int, int]) -> Path | None
         shape = np.load(depth, mmap_mode="r").shape
     except (OSError, ValueError) as e:
         raise SceneError(f"{depth}: cannot read depth ({e})") from None
-    if tuple(shape[:2]) != hw or len(shape) not in (2, 3):
-        raise SceneError(f"{depth}: shape {tuple(shape)} does not match its image {hw[1]}x{hw[0]}")
+    if tuple(shape[:2]) != hw or not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)):
+        raise SceneError(f"{depth}: shape {tuple(shape)}, expected [H, W] = {hw} to match its image")
     return depth
 
 
