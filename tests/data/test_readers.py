@@ -233,6 +233,24 @@ def test_tum_missing_groundtruth_names_the_file(tmp_path, tiny_scenes):
         read_scene(tmp_path / "tum")
 
 
+def test_tum_bad_numbers_name_the_file_and_line(tmp_path, tiny_scenes):
+    root = tmp_path / "tum"
+    _write_tum(tiny_scenes["video"], root)
+    rgb = (root / "rgb.txt").read_text()
+    (root / "rgb.txt").write_text(rgb + "abc rgb/x.png\n")
+    with pytest.raises(SceneError, match=r"rgb\.txt:6: non-numeric"):
+        read_scene(root)
+    (root / "rgb.txt").write_text(rgb)
+    gt = (root / "groundtruth.txt").read_text().splitlines()
+    fields = gt[2].split()
+    (root / "groundtruth.txt").write_text("\n".join([*gt[:2], " ".join([fields[0], "nan", *fields[2:]]), *gt[3:]]))
+    with pytest.raises(SceneError, match=r"groundtruth\.txt:3: non-numeric or non-finite"):
+        read_scene(root)
+    (root / "groundtruth.txt").write_text("\n".join([*gt[:2], " ".join([*fields[:4], "0", "0", "0", "0"]), *gt[3:]]))
+    with pytest.raises(SceneError, match=r"groundtruth\.txt: a pose has a zero quaternion"):
+        read_scene(root)
+
+
 def test_colmap_missing_image_names_the_file(tmp_path, tiny_scenes):
     pytest.importorskip("pycolmap")
     _write_colmap(tiny_scenes["object"], tmp_path / "colmap", pixels_per_image=5)

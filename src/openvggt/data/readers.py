@@ -229,7 +229,8 @@ def _sparse_depth_source(rec, im, K: np.ndarray, Rt: np.ndarray, hw: tuple[int, 
 
 
 # ----------------------------------------------------------------------------------------- TUM
-def _read_list(path: Path, columns: int) -> list[list[str]]:
+def _read_list(path: Path, columns: int, numeric: int = 1) -> list[tuple[np.ndarray, list[str]]]:
+    """Rows of a TUM list file as (first ``numeric`` columns as finite floats, the remaining columns)."""
     if not path.is_file():
         raise SceneError(f"{path}: file is missing")
     rows = []
@@ -240,7 +241,13 @@ def _read_list(path: Path, columns: int) -> list[list[str]]:
         parts = line.replace(",", " ").split()
         if len(parts) < columns:
             raise SceneError(f"{path}:{n}: expected {columns} columns, got {len(parts)}")
-        rows.append(parts)
+        try:
+            values = np.array([float(x) for x in parts[:numeric]])
+        except ValueError:
+            values = np.array([np.nan])
+        if not np.all(np.isfinite(values)):
+            raise SceneError(f"{path}:{n}: non-numeric or non-finite value in the first {numeric} column(s)")
+        rows.append((values, parts[numeric:]))
     if not rows:
         raise SceneError(f"{path}: no entries")
     return rows
@@ -271,16 +278,14 @@ def read_tum(
     ``freiburgN`` named in the folder, else the ROS default; ``stride`` keeps every n-th frame."""
     root = Path(root)
     rgb = _read_list(root / "rgb.txt", 2)
-    gt = _read_list(root / "groundtruth.txt", 8)
+    gt = _read_list(root / "groundtruth.txt", 8, numeric=8)
     has_depth = (root / "depth.txt").is_file()
     depth = _read_list(root / "depth.txt", 2) if has_depth else []
-    try:
-        gt_t = np.array([float(r[0]) for r in gt])
-        gt_pose = np.array([[float(x) for x in r[1:8]] for r in gt])
-        depth_t = np.array([float(r[0]) for r in depth])
-        rgb_t = [float(r[0]) for r in rgb]
-    except ValueError as e:
-        raise SceneError(f"{root}: non-numeric timestamp or pose ({e})") from None
+    gt_t, gt_pose = np.array([v[0] for v, _ in gt]), np.array([v[1:8] for v, _ in gt])
+    if np.linalg.norm(gt_pose[:, 3:7], axis=1).min() < 1e-6:
+        raise SceneError(f"{root / 'groundtruth.txt'}: a pose has a zero quaternion")
+    depth_t = np.array([v[0] for v, _ in depth])
+    rgb_t = [float(v[0]) for v, _ in rgb]
     order = np.argsort(gt_t)
     gt_t, gt_pose = gt_t[order], gt_pose[order]
     d_order = np.argsort(depth_t)
@@ -290,7 +295,7 @@ def read_tum(
     fx, fy, cx, cy = intrinsics
     K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     Rs, ts, sizes, images, depths = [], [], [], [], []
-    for stamp, row in list(zip(rgb_t, rgb))[::stride]:
+    for stamp, (_, names) in list(zip(rgb_t, rgb))[::stride]:
         g = _nearest(gt_t, stamp)
         if abs(gt_t[g] - stamp) > max_dt:
             continue
@@ -299,10 +304,10 @@ def read_tum(
             d = int(d_order[_nearest(depth_t[d_order], stamp)])
             if abs(depth_t[d] - stamp) > max_dt:
                 continue
-            d_path = root / depth[d][1]
+            d_path = root / depth[d][1][0]
             if not d_path.is_file():
                 raise SceneError(f"{d_path}: depth file is missing")
-        image = root / row[1]
+        image = root / names[0]
         sizes.append(image_size(image))
         R_c2w = quat_xyzw_to_matrix(gt_pose[g, 3:7])
         Rs.append(R_c2w.T)
