@@ -142,3 +142,15 @@ def test_generate_rerenders_scenes_from_other_settings(tmp_path):
     assert (first / "cameras.json").stat().st_mtime_ns == stamp
     (again,) = generate(tmp_path, 1, seed=9, config=SynthConfig(num_frames=3, size=32, family="object"))
     assert again == first and len(json.loads((first / "cameras.json").read_text())["frames"]) == 3
+
+
+def test_generate_does_not_reuse_a_scene_of_another_family(tmp_path):
+    """A mixed run and a single-family run into one folder: each gets scenes of its own family."""
+    from openvggt.data.synthetic import generate, scene_family
+
+    mixed = SynthConfig(num_frames=1, size=24)
+    index = next(i for i in range(20) if scene_family(3, i, mixed) != "object")
+    (other,) = generate(tmp_path, 1, seed=3, config=mixed, start=index)
+    (obj,) = generate(tmp_path, 1, seed=3, config=SynthConfig(num_frames=1, size=24, family="object"), start=index)
+    assert obj != other and obj.name.endswith("_object")
+    assert json.loads((obj / "cameras.json").read_text())["generator"]["family"] == "object"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,6 +221,26 @@ def test_deterministic_per_seed_and_index():
     for c in (other, held_out):
         same_cam = np.allclose(c.cameras[0].K, a.cameras[0].K) and np.allclose(c.cameras[0].R, a.cameras[0].R)
         assert not same_cam
+
+
+def _fingerprint(seed: int, index: int) -> str:
+    scene = generate_scene(seed, index, SynthConfig(num_frames=2, size=32))
+    digest = hashlib.sha256(scene.name.encode())
+    for i in range(scene.num_frames):
+        for arr in scene.render(i):
+            digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def test_same_scene_in_another_process():
+    """Another interpreter (other hash seed, other thread count) renders the same bytes: what
+    DataLoader workers, DDP ranks and `openvggt synth --workers` rely on."""
+    code = "from tests.data.test_synthetic import _fingerprint; print(_fingerprint(6, 3))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "2"}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == _fingerprint(6, 3)
+    assert _fingerprint(6, 4) != _fingerprint(6, 3)
 
 
 def test_frames_render_identically_in_any_order():

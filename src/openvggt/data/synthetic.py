@@ -114,6 +114,11 @@ def scene_family(seed: int, index: int, config: SynthConfig) -> str:
     return str(_rng(seed, index, 0).choice(names, p=list(FAMILY_WEIGHTS.values())))
 
 
+def scene_name(seed: int, index: int, family: str) -> str:
+    """The folder name of scene ``index`` of ``seed``, e.g. ``seed0_00042_street``."""
+    return f"seed{seed}_{index:05d}_{family}"
+
+
 def generate_scene(seed: int, index: int, config: SynthConfig = SynthConfig()) -> SyntheticScene:
     """Scene ``index`` of seed ``seed`` (deterministic); frames are rendered on demand."""
     family = scene_family(seed, index, config)
@@ -127,7 +132,7 @@ def generate_scene(seed: int, index: int, config: SynthConfig = SynthConfig()) -
             log.debug("scene %d/%d attempt %d: %s", seed, index, attempt, e)
             continue
         photo = _photometric(seed, index, geometry, cameras, config.photometric)
-        name = f"seed{seed}_{index:05d}_{family}"
+        name = scene_name(seed, index, family)
         return SyntheticScene(name, family, seed, index, geometry, tuple(cameras), photo, config.samples)
     raise RuntimeError(f"no acceptable layout for scene {index} of seed {seed} ({family}) in 20 attempts")
 
@@ -235,9 +240,9 @@ def generate(
     out_dir = Path(out_dir)
     paths = []
     for index in range(start, start + num_scenes):
-        done = [p for p in out_dir.glob(f"seed{seed}_{index:05d}_*") if _is_current(p, config)]
-        if done and not overwrite:
-            paths.append(done[0])
+        folder = out_dir / scene_name(seed, index, scene_family(seed, index, config))
+        if _is_current(folder, config) and not overwrite:
+            paths.append(folder)
             continue
         scene = generate_scene(seed, index, config)
         paths.append(write_scene(scene, out_dir, config))
