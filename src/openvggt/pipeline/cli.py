@@ -23,6 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=None, help="model input side, multiple of 14 [model's, 518]")
     p.add_argument("--fps", type=float, default=None, help="video: frames per second to sample")
     p.add_argument("--max-frames", type=int, default=None, help="video: at most this many frames [32 without --fps]")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch [torch's default]")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
@@ -78,6 +79,17 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        if threads < 1:
+            from openvggt.pipeline.errors import UserError
+
+            raise UserError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
 def run_reconstruct(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -87,6 +99,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from openvggt.pipeline.timing import format_timings
 
     check_output_dir(args.out, args.overwrite)
+    _set_threads(args.threads)
     ba_options = replace(
         BAOptions(),
         query_frames=args.query_frames,
@@ -122,6 +135,7 @@ def run_track(args: argparse.Namespace) -> int:
     from openvggt.pipeline.track import track_points
 
     check_output_dir(args.out, args.overwrite)
+    _set_threads(args.threads)
     with _terminate_as_interrupt():
         result = track_points(
             args.inputs, args.queries, weights=args.weights, device=args.device, dtype=args.dtype,

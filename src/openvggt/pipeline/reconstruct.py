@@ -365,7 +365,7 @@ def _colmap(rec: Reconstruction, options: ReconstructOptions, sparse) -> ColmapM
 def reconstruct_cli_demo(paths: list[Path], args) -> int:  # noqa: ANN001
     """``openvggt demo``: reconstruct the bundled example images and say where the report is."""
     out = Path(args.out)
-    rec = reconstruct(paths, weights=args.weights, device=args.device)
+    rec = reconstruct(paths, weights=args.weights, device=args.device, size=getattr(args, "size", None))
     folder = rec.save(out, overwrite=True)
     print(f"{len(paths)} images reconstructed; timings:")
     print(format_timings(rec.timings))
