@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 OPENVGGT=${OPENVGGT:-.venv/bin/openvggt}
 WEIGHTS=${WEIGHTS:-default}
 CACHE=${CACHE:-/tmp/openvggt-synthetic-test}
+REPEAT=${REPEAT:-3}  # COLMAP is not deterministic (threads, random seeds): keep the median of 3 runs
 OUT=docs/results
 
 have_weights() {
@@ -32,6 +33,6 @@ for suite in real synthetic-test; do
     fi
     cache=()
     [ "$suite" = synthetic-test ] && cache=(--cache "$CACHE")
-    "$OPENVGGT" eval --suite "$suite" "${cache[@]}" "${methods[@]}" \
+    "$OPENVGGT" eval --suite "$suite" "${cache[@]}" "${methods[@]}" --repeat "$REPEAT" \
         --json "$OUT/$suite/$name.json" --md "$OUT/$suite/$name.md" --plots "$OUT/$suite/$name"
 done

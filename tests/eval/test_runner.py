@@ -13,6 +13,7 @@ from openvggt.eval.runner import (
     _sample_reference,
     evaluate,
     evaluate_prediction,
+    evaluate_scene,
     scene_fingerprint,
     summarize,
 )
@@ -158,3 +159,21 @@ def test_scene_fingerprint_changes_with_the_image_bytes(scene_dir, scene, tmp_pa
     image = copy / "images" / "0002.png"
     image.write_bytes(image.read_bytes() + b"\0")
     assert scene_fingerprint(copy, read_scene(copy)) != same
+
+
+def test_repeated_runs_keep_the_median_run_and_record_all(scene_dir, scene):
+    masks = iter([[True] * 4, [True, False, False, True], [True, True, False, True]])  # AUC 100, 16.7, 50
+
+    class Flaky:
+        name = "flaky"
+
+        def __call__(self, paths, work_dir):
+            return _similar_prediction(scene, registered=next(masks))
+
+    row = evaluate_scene(scene_dir, Flaky(), EvalOptions(repeat=3))
+    assert row["runs"] == 3
+    assert row["auc30_runs"] == pytest.approx([100.0, 100.0 / 6, 50.0])
+    assert row["registered_runs"] == [4, 2, 3]
+    assert row["auc30"] == pytest.approx(50.0) and row["registered"] == 3  # one consistent run
+    with pytest.raises(ValueError, match="repeat"):
+        EvalOptions(repeat=0)

@@ -41,6 +41,12 @@ def test_markdown_has_a_mean_line_per_method_and_dense_columns_when_present():
     assert "| 70.0 |" in mean and "6 of 8" in mean and "4.0 total" in mean
 
 
+def test_markdown_lists_every_run_when_repeated():
+    table = markdown_table(_report([_row("a", "colmap", 60.0, 60.0, auc30_runs=[58.25, 60.0, 71.0])]))
+    assert "AUC@30 of each run" in table.splitlines()[0]
+    assert "| 58.2 / 60.0 / 71.0 |" in table
+
+
 def test_json_writes_nan_as_null(tmp_path):
     report = _report([_row("a", "colmap", float("nan"), 1.0)])
     path = write_json(report, tmp_path / "sub" / "r.json")

@@ -49,6 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     p.add_argument("--scenes-root", type=Path, default=None, help="folder of the real suite [../shared/scenes]")
     p.add_argument("--synthetic-scenes", type=int, default=8, help="scenes in the synthetic-test suite [8]")
     p.add_argument("--cache", type=Path, default=None, help="where synthetic-test scenes are rendered")
+    p.add_argument("--repeat", type=int, default=1, help="runs per scene and method; the median-AUC run is kept [1]")
     p.add_argument("--work-dir", type=Path, default=None, help="scratch folder for COLMAP [system temp]")
     p.set_defaults(func=run_eval)
     return p
@@ -120,13 +121,13 @@ def run_eval(args: argparse.Namespace) -> int:
     from openvggt.eval.report import markdown_table, plot_results, write_json, write_markdown  # noqa: PLC0415
     from openvggt.eval.runner import EvalOptions, evaluate  # noqa: PLC0415
 
-    if args.synthetic_scenes < 1:
-        raise _user_error(f"--synthetic-scenes must be >= 1, got {args.synthetic_scenes}")
+    if args.synthetic_scenes < 1 or args.repeat < 1:
+        raise _user_error(f"--synthetic-scenes and --repeat must be >= 1, got {args.synthetic_scenes}, {args.repeat}")
     scenes = _scene_dirs(args)
     methods = _methods(args)
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
-    report = evaluate(scenes, methods, EvalOptions(work_dir=args.work_dir))
+    report = evaluate(scenes, methods, EvalOptions(work_dir=args.work_dir, repeat=args.repeat))
     print(markdown_table(report), end="")
     print(f"wrote {write_json(report, args.json)}")
     if args.md:

@@ -55,6 +55,8 @@ def write_json(report: dict, path: str | Path) -> Path:
 
 
 def _fmt(value, fmt: str) -> str:  # noqa: ANN001
+    if isinstance(value, list):
+        return " / ".join(_fmt(v, "{:.1f}") for v in value)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return fmt.format(value)
@@ -70,6 +72,8 @@ def markdown_table(report: dict) -> str:
     columns = list(_COLUMNS)
     if _differs(rows):
         columns.insert(1, ("auc30_unsigned", "AUC@30 unsigned", "{:.1f}"))
+    if any("auc30_runs" in r for r in rows):
+        columns.insert(1, ("auc30_runs", "AUC@30 of each run", "{}"))
     columns += [c for c in _DENSE_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
     header = ["scene", "method", "registered", *(c[1] for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
