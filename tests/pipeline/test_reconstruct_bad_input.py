@@ -11,6 +11,7 @@ from PIL import Image
 
 from openvggt.cli import main
 from openvggt.pipeline import inputs as inputs_mod
+from tests.conftest import shared_path
 from tests.pipeline.conftest import SIZE, textured
 
 pycolmap = pytest.importorskip("pycolmap")
@@ -181,3 +182,13 @@ def test_video_input(tmp_path, tiny_weights):
     model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
     assert sorted(i.name for i in model.images.values()) == ["walk_00000.jpg", "walk_00001.jpg", "walk_00002.jpg"]
     assert sorted(p.name for p in (out / "images").iterdir()) == ["walk_00000.jpg", "walk_00001.jpg", "walk_00002.jpg"]
+
+
+def test_bad_reference_fails_before_the_model_runs(tmp_path, image_folder, capsys):
+    weights = tmp_path / "never-read.safetensors"  # would fail if the model were loaded first
+    assert _run([image_folder], tmp_path / "out", weights, "--reference", str(tmp_path / "none.json")) == 2
+    _one_line_error(capsys, "none.json: no such file")
+    other = shared_path("scenes", "fountain-P11", "cameras.json")
+    assert _run([image_folder], tmp_path / "out", weights, "--reference", str(other)) == 2
+    _one_line_error(capsys, "none of its frames are among the input images")
+    _nothing_left(tmp_path, "out")

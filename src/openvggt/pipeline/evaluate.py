@@ -26,8 +26,17 @@ def load_reference(path: str | os.PathLike) -> list[dict]:
             {**f, "K": np.asarray(f["K"], float), "R": np.asarray(f["R"], float), "t": np.asarray(f["t"], float)}
             for f in frames
         ]
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a readable cameras.json ({exc.__class__.__name__}: {exc})") from None
+
+
+def check_reference(cameras_json: str | os.PathLike, names: Sequence[str]) -> None:
+    """Raise :class:`InputError` unless ``cameras_json`` is readable and shares frames with ``names``."""
+    ours = {Path(n).name for n in names}
+    if not any(Path(f["file"]).name in ours for f in load_reference(cameras_json)):
+        raise InputError(f"{cameras_json}: none of its frames are among the input images")
 
 
 def compare_cameras(
@@ -61,7 +70,7 @@ def compare_cameras(
         ref_f = np.array([frame["K"][0, 0], frame["K"][1, 1]]) * ratio
         focal_err.append(np.abs(intrinsics[i][[0, 1], [0, 1]] / ref_f - 1).mean())
     if not registered.any():
-        raise InputError(f"{cameras_json}: none of its frames are among the reconstructed images")
+        raise InputError(f"{cameras_json}: none of its frames are among the input images")
     metrics = camera_metrics(pred, gt, registered=registered)
     # the official code's folded translation error, for comparison with published numbers
     metrics["auc30_unsigned"] = camera_metrics(pred, gt, registered=registered, translation="unsigned")["auc30"]

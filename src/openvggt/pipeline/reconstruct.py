@@ -259,6 +259,10 @@ def reconstruct(
     timer = StageTimer()
     with timer("collect inputs"):
         frames = collect_inputs(inputs, fps=options.fps, max_frames=options.max_frames)
+        if reference is not None:  # fail before the model runs
+            from openvggt.pipeline.evaluate import check_reference
+
+            check_reference(reference, [f.name for f in frames])
     given = model is not None
     with timer("load model"):
         if not given:
