@@ -12,7 +12,7 @@ from PIL import Image
 SIZE = 224  # model input side used by the tests (the track head needs >= 128 px)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _one_torch_thread():
     """The tiny model's ops are too small to gain from threads, and on a busy machine intra-op
     threads spin against other processes (measured: 0.2 s with one thread, 2-15 s with two)."""
