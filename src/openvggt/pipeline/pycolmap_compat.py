@@ -3,7 +3,7 @@
 pycolmap 3.12+ / 4.x keep poses on *frames* of *rigs* (``add_camera_with_trivial_rig``,
 ``add_image_with_trivial_frame``, ``image.cam_from_world()``); older 3.x releases keep them on the
 image (``image.cam_from_world`` attribute, ``image.registered``). Only this module knows the
-difference. Tested with pycolmap 4.2; the pre-rig path follows the 3.10/3.11 API documentation.
+difference. Tested with pycolmap 4.2.1 and 3.11.1 (tests/pipeline/test_ba.py).
 """
 
 from __future__ import annotations
@@ -57,17 +57,15 @@ def build_reconstruction(
         (rec.add_camera_with_trivial_rig if rigs else rec.add_camera)(cam)
     image_ids = list(range(1, s + 1))
     for i in range(s):
-        frame_points = np.nonzero(obs[i])[0]
-        image = pycolmap.Image(
-            name=f"{i:06d}", keypoints=xy[i, frame_points].astype(np.float64), camera_id=camera_ids[i], image_id=i + 1
-        )
+        keypoints = xy[i, np.nonzero(obs[i])[0]].astype(np.float64)
+        image = _new_image(pycolmap, f"{i:06d}", keypoints, camera_ids[i], image_ids[i])
         pose = pycolmap.Rigid3d(np.asarray(extrinsics[i], dtype=np.float64))
         if rigs:
             rec.add_image_with_trivial_frame(image, pose)
-        else:  # pragma: no cover - pycolmap < 3.12
+        else:  # pycolmap < 3.12: poses live on images
             image.cam_from_world = pose
-            image.registered = True
             rec.add_image(image)
+            rec.register_image(image_ids[i])
     slot = np.cumsum(obs, axis=1) - 1  # [S, P] index of each observation among the image's keypoints
     point_ids = []
     for p in range(points.shape[0]):
@@ -76,6 +74,23 @@ def build_reconstruction(
             track.add_element(int(image_ids[i]), int(slot[i, p]))
         point_ids.append(rec.add_point3D(points[p].astype(np.float64), track, np.zeros(3, np.uint8)))
     return rec, image_ids, point_ids
+
+
+def _new_image(pycolmap, name: str, keypoints: np.ndarray, camera_id: int, image_id: int):  # noqa: ANN001, ANN202
+    try:
+        return pycolmap.Image(name=name, keypoints=keypoints, camera_id=camera_id, image_id=image_id)
+    except (TypeError, AttributeError):  # pycolmap 3.11 names the id "id"
+        return pycolmap.Image(name=name, keypoints=keypoints, camera_id=camera_id, id=image_id)
+
+
+def _fix_gauge(pycolmap, config, image_ids: list[int]) -> None:  # noqa: ANN001
+    """Keep the first camera's pose and the scale (pycolmap 4: TWO_CAMS_FROM_WORLD; 3.x: by hand)."""
+    if hasattr(pycolmap, "BundleAdjustmentGauge"):
+        config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        return
+    config.set_constant_cam_pose(image_ids[0])
+    if len(image_ids) > 1:
+        config.set_constant_cam_positions(image_ids[1], [0])
 
 
 def _options(pycolmap, loss_scale: float, refine_focal: bool, max_iterations: int):  # noqa: ANN001, ANN202
@@ -102,18 +117,15 @@ def run_bundle_adjustment(
     pycolmap = _pycolmap()
     opts = _options(pycolmap, loss_scale, refine_focal, max_iterations)
     start = time.perf_counter()
-    if hasattr(pycolmap, "BundleAdjustmentConfig") and hasattr(pycolmap, "create_default_bundle_adjuster"):
-        config = pycolmap.BundleAdjustmentConfig()
-        for image_id in image_ids:
-            config.add_image(image_id)
-        if hasattr(pycolmap, "BundleAdjustmentGauge"):
-            config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
-        summary = pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
-        report = {"termination": str(summary.termination_type).rsplit(".", 1)[-1]}
-        report["usable"] = bool(summary.is_solution_usable())
-    else:  # pragma: no cover - older pycolmap
-        pycolmap.bundle_adjustment(rec, opts)
-        report = {"termination": "unknown"}
+    config = pycolmap.BundleAdjustmentConfig()
+    for image_id in image_ids:
+        config.add_image(image_id)
+    _fix_gauge(pycolmap, config, image_ids)
+    summary = pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
+    usable = getattr(summary, "is_solution_usable", None) or getattr(summary, "IsSolutionUsable", None)
+    report = {"termination": str(summary.termination_type).rsplit(".", 1)[-1]}
+    if usable is not None:
+        report["usable"] = bool(usable())
     report["seconds"] = round(time.perf_counter() - start, 3)
     return report
 
