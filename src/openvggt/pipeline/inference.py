@@ -56,6 +56,25 @@ class ModelRun:
     image_hw: tuple[int, int]
 
 
+@contextlib.contextmanager
+def _block_progress(model: VGGT, heads: tuple[str, ...]):  # noqa: ANN202
+    """A progress bar ticking once per aggregator block and head (shown on terminals only)."""
+    from tqdm import tqdm
+
+    agg = model.aggregator
+    blocks = [b for name in ("frame_blocks", "global_blocks") for b in getattr(agg, name, [])]
+    head_modules = [getattr(model, f"{h}_head", None) for h in heads]
+    modules = blocks + [m for m in head_modules if m is not None]
+    bar = tqdm(total=len(modules), desc="inference", unit="block", disable=None, leave=False)
+    handles = [m.register_forward_hook(lambda *_: bar.update(1)) for m in modules]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        bar.close()
+
+
 def run_model(
     model: VGGT, images: torch.Tensor, heads: tuple[str, ...], dtype: str = "fp32", keep_tokens: bool = False
 ) -> ModelRun:
@@ -71,7 +90,7 @@ def run_model(
     captured: dict = {}
     hook = model.aggregator.register_forward_hook(lambda _m, _i, out: captured.update(out=out)) if keep_tokens else None
     try:
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), autocast(device, dtype), _block_progress(model, heads):
             out = model(images.to(device), heads=heads)
     finally:
         if hook is not None:
