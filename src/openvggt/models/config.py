@@ -188,14 +188,14 @@ def _tiny() -> VGGTConfig:
 
 
 def _small() -> VGGTConfig:
-    # The laptop-class model we train and ship: 8 alternating layers of width 384, 224 px input.
+    # The laptop-class model we train and ship: 8 alternating layers of width 384, 168 px input.
     return VGGTConfig(
-        img_size=224,
+        img_size=168,
         embed_dim=384,
         depth=8,
         num_heads=6,
         init_values=0.01,
-        patch_embed=PatchEmbedConfig(depth=4, num_heads=6, img_size=224),
+        patch_embed=PatchEmbedConfig(depth=4, num_heads=6, img_size=168),
         camera_head=CameraHeadConfig(trunk_depth=2, num_heads=8),
         dpt=DPTConfig(features=64, out_channels=(48, 96, 192, 192), intermediate_layer_idx=(1, 3, 5, 7)),
         track_head=TrackHeadConfig(features=64, hidden_size=128, tracker_depth=3),
