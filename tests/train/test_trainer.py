@@ -150,3 +150,18 @@ def test_frozen_aggregator_and_init_from_checkpoint(scenes, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("aggregator."))
     assert not torch.equal(before["depth_head.norm.weight"], after["depth_head.norm.weight"])
     assert not trainer.model.aggregator.training
+
+
+def test_training_checkpoint_converts_and_loads_safely(scenes, tmp_path):
+    """A checkpoint is loadable with weights_only=True and carries the model config for conversion."""
+    from openvggt.cli import main
+    from openvggt.io.checkpoint import load_model
+
+    trainer = Trainer(_cfg(scenes, tmp_path / "ck", steps=1), progress=False)
+    path = trainer.save_checkpoint()
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == 0 and "optimizer" in state
+    dst = tmp_path / "m.safetensors"
+    assert main(["convert", str(path), str(dst), "--dtype", "fp16"]) == 0
+    model = load_model(dst)
+    assert model.config == trainer.model.config

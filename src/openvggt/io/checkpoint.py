@@ -53,11 +53,14 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise
     except Exception as exc:  # corrupt file, pickle with code, wrong format
         raise CheckpointError(f"cannot read weights from {path}: {exc}") from exc
+    metadata = {}
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+        if isinstance(obj.get("model_config"), Mapping):  # an openvggt training checkpoint
+            metadata[CONFIG_METADATA_KEY] = json.dumps(obj["model_config"])
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return dict(obj), {}
+    return dict(obj), metadata
 
 
 def config_from_metadata(metadata: Mapping[str, str]) -> VGGTConfig | None:
@@ -90,15 +93,11 @@ def resolve_source(source: str | Path, revision: str | None = None) -> tuple[Pat
     """Local weights file and any config found beside it (see the module docstring for the rules)."""
     if str(source) == "default":
         if not DEFAULT_WEIGHTS.is_file():
-            raise CheckpointError(
-                f"the shipped default model is missing from the install ({DEFAULT_WEIGHTS})"
-            )
+            raise CheckpointError(f"the shipped default model is missing from the install ({DEFAULT_WEIGHTS})")
         source = DEFAULT_WEIGHTS
     path = Path(source).expanduser()
     if path.is_file():
-        return path, config_from_json(
-            path.with_name("config.json")
-        ) if path.suffix != ".safetensors" else None
+        return path, config_from_json(path.with_name("config.json")) if path.suffix != ".safetensors" else None
     if path.is_dir():
         for name in HUB_WEIGHT_FILES:
             if (path / name).is_file():
@@ -135,9 +134,7 @@ def _from_hub(repo_id: str, revision: str | None) -> tuple[Path, VGGTConfig | No
         return weights, config
     cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface/hub"
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    why = (
-        "offline mode is on" if offline else f"the hub could not be reached ({errors[-1].__class__.__name__})"
-    )
+    why = "offline mode is on" if offline else f"the hub could not be reached ({errors[-1].__class__.__name__})"
     raise CheckpointError(
         f"cannot get weights for {repo_id!r}: {why} and they are not in the cache; download "
         f"'{HUB_WEIGHT_FILES[1]}' from https://huggingface.co/{repo_id} and pass its path "
@@ -227,9 +224,7 @@ def save_model(
 ) -> Path:
     """Write weights (+ config in the metadata) to ``.safetensors`` atomically."""
     state = {k: v.detach() for k, v in model.state_dict().items()}
-    return save_state_dict(
-        state, path, config=getattr(model, "config", None), dtype=dtype, extra=extra_metadata
-    )
+    return save_state_dict(state, path, config=getattr(model, "config", None), dtype=dtype, extra=extra_metadata)
 
 
 def save_state_dict(

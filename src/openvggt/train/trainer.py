@@ -134,9 +134,11 @@ def _autocast(device: torch.device, precision: str):  # noqa: ANN202
 
 
 def _rng_state() -> dict:
+    """RNG states as tensors and plain Python values, so checkpoints load with ``weights_only=True``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -146,7 +148,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -232,6 +235,7 @@ class Trainer:
                 "skipped_steps": self.skipped_steps,
                 "rng": _rng_state(),
                 "config": self.cfg.to_dict(),
+                "model_config": self.model.config.to_dict(),  # lets convert/load_model rebuild the model
             },
             path,
         )
@@ -245,7 +249,7 @@ class Trainer:
         if path is None:
             log.info("no checkpoint in %s: starting from scratch", self.out_dir)
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: RNG states are pickled
+        state = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler and state.get("scaler"):
