@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import signal
 import time
@@ -249,7 +250,11 @@ class Trainer:
         if path is None:
             log.info("no checkpoint in %s: starting from scratch", self.out_dir)
             return
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # checkpoints of earlier versions pickled numpy RNG state
+            log.warning("%s needs full unpickling (older checkpoint format); it is this run's own file", path)
+            state = torch.load(path, map_location="cpu", weights_only=False)
         self.model.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler and state.get("scaler"):
