@@ -1,0 +1,57 @@
+"""Options of ``reconstruct`` through the Python API (a loaded tiny model, no files written)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from openvggt.cli import main
+from openvggt.pipeline import reconstruct
+from openvggt.pipeline.errors import InputError, UserError
+from tests.pipeline.conftest import SIZE, textured
+
+
+def test_point_map_option_uses_the_point_head(tiny_model, image_folder):
+    rec = reconstruct([image_folder], model=tiny_model, size=SIZE, use_point_map=True, conf_threshold=0.0)
+    assert rec.world_points is not None and rec.world_points.shape == (3, 154, 224, 3)
+    cloud = rec.world_points[rec.valid & np.isfinite(rec.world_points).all(-1)]
+    # every point of the cloud is a point-head point (conf_threshold 0 keeps all valid pixels)
+    assert len(rec.points) == len(cloud)
+    np.testing.assert_allclose(np.sort(rec.points[:, 0]), np.sort(cloud[:, 0]), rtol=1e-6)
+    depth_rec = reconstruct([image_folder], model=tiny_model, size=SIZE, conf_threshold=0.0)
+    assert depth_rec.world_points is None and not np.allclose(depth_rec.points[:100], rec.points[:100])
+
+
+def test_confidence_percentile_keeps_the_confident_half(tiny_model, image_folder):
+    rec = reconstruct([image_folder], model=tiny_model, size=SIZE, conf_threshold=50.0)
+    conf = rec.depth_conf[rec.valid]
+    assert len(rec.points) == pytest.approx(0.5 * conf.size, rel=0.02)
+    assert rec.points_conf.min() >= np.percentile(conf, 50) - 1e-6
+
+
+def test_bf16_runs_and_returns_float32(tiny_model, image_folder):
+    rec = reconstruct([image_folder], model=tiny_model, size=SIZE, dtype="bf16")
+    ref = reconstruct([image_folder], model=tiny_model, size=SIZE)
+    assert rec.depth.dtype == np.float32 and np.isfinite(rec.depth).all()
+    assert np.abs(rec.depth - ref.depth).max() < 0.1 * np.abs(ref.depth).max()
+
+
+def test_option_errors(tiny_model, image_folder, tmp_path):
+    with pytest.raises(UserError, match="fp16 is not supported on CPU"):
+        reconstruct([image_folder], model=tiny_model, size=SIZE, dtype="fp16")
+    with pytest.raises(InputError, match="percentile"):
+        reconstruct([image_folder], model=tiny_model, conf_threshold=100.0)
+    with pytest.raises(InputError, match="multiple of 14"):
+        reconstruct([image_folder], model=tiny_model, size=100)
+    Image.fromarray(textured(140, 196)).save(image_folder / "portrait.jpg")
+    with pytest.raises(InputError, match="--shared-camera needs images of one size; these differ: 140x196, 196x140"):
+        reconstruct([image_folder], model=tiny_model, size=SIZE, shared_camera=True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_unavailable_device_is_one_line(tmp_path, image_folder, tiny_weights, capsys):
+    args = ["reconstruct", str(image_folder), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)]
+    assert main([*args, "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
