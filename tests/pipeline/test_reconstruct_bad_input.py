@@ -192,3 +192,18 @@ def test_bad_reference_fails_before_the_model_runs(tmp_path, image_folder, capsy
     assert _run([image_folder], tmp_path / "out", weights, "--reference", str(other)) == 2
     _one_line_error(capsys, "none of its frames are among the input images")
     _nothing_left(tmp_path, "out")
+
+
+def test_sigterm_becomes_an_interrupt_so_partial_outputs_are_removed(tmp_path):
+    import os
+    import signal
+
+    from openvggt.pipeline.cli import _terminate_as_interrupt
+    from openvggt.pipeline.outputs import atomic_dir
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt(), atomic_dir(tmp_path / "out", False) as tmp:
+        (tmp / "half.bin").write_bytes(b"x")
+        os.kill(os.getpid(), signal.SIGTERM)
+    _nothing_left(tmp_path, "out")
+    assert signal.getsignal(signal.SIGTERM) is previous  # the previous handler is restored
