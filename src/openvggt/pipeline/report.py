@@ -37,7 +37,7 @@ td,th{padding:3px 12px 3px 0;text-align:left;vertical-align:top}th{color:#5b6673
 """ % (3 * THUMB_WIDTH // 4 + 12)  # noqa: UP031 - the CSS is full of braces
 
 
-def _png_uri(image: Image.Image, fmt: str = "PNG") -> str:
+def _data_uri(image: Image.Image, fmt: str = "PNG") -> str:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -82,8 +82,8 @@ def _frames_html(rec) -> str:  # noqa: ANN001
         w, h = rec.sizes[i]
         cells.append(
             f'<div class="frame"><div class="name">{i}: {html.escape(rec.names[i])}</div>'
-            f'<img src="{_png_uri(photo, "JPEG")}" alt="image"><img src="{_png_uri(depth, "JPEG")}" alt="depth">'
-            f'<img src="{_png_uri(conf, "JPEG")}" alt="confidence">{w}x{h}, f = {k[0, 0]:.0f} / {k[1, 1]:.0f} px</div>'
+            f'<img src="{_data_uri(photo, "JPEG")}" alt="image"><img src="{_data_uri(depth, "JPEG")}" alt="depth">'
+            f'<img src="{_data_uri(conf, "JPEG")}" alt="confidence">{w}x{h}, f = {k[0, 0]:.0f} / {k[1, 1]:.0f} px</div>'
         )
     note = ""
     if len(rec.names) > MAX_FRAMES_SHOWN:
