@@ -42,7 +42,7 @@ class ColmapOptions:
     """How to run COLMAP.
 
     ``num_threads=-1`` uses every core; ``seed=None`` keeps COLMAP's default random seed;
-    ``max_image_size=-1`` extracts features at full resolution (COLMAP's default caps at 3200).
+    ``max_image_size=-1`` extracts features at full resolution (pycolmap 4.2.1's default).
     """
 
     mapper: str = "incremental"
