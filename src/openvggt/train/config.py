@@ -150,7 +150,7 @@ SMALL_SYNTHETIC = TrainConfig(
     optim=OptimConfig(lr=3e-4, weight_decay=0.05, warmup_frac=0.05, clip_grad=1.0),
     loss={"point": False, "track": False},
     precision="bf16",
-    steps=1000,
+    steps=500,
     out_dir="runs/vggt-small-synthetic",
     log_every=5,
     ckpt_every=50,
