@@ -198,7 +198,7 @@ class VggtMethod:
                 "weights": str(self.options.weights),
                 "load_s": round(self.load_s, 3),
                 "dtype": self.options.dtype,
-                "device": self.options.device,
+                "device": _device(self.options.device),
                 "ba": self.options.ba,
                 "input_hw": list(rec["depth"].shape[1:]),
                 **rec["info"],
