@@ -150,11 +150,11 @@ SMALL_SYNTHETIC = TrainConfig(
     optim=OptimConfig(lr=3e-4, weight_decay=0.05, warmup_frac=0.05, clip_grad=1.0),
     loss={"point": False, "track": False},
     precision="bf16",
-    steps=600,
+    steps=300,
     out_dir="runs/vggt-small-synthetic",
     log_every=5,
-    ckpt_every=50,
-    val_every=200,
+    ckpt_every=25,
+    val_every=100,
 )
 
 # The released fine-tuning recipe: frozen aggregator, camera + depth heads, L1 camera loss.
