@@ -1,9 +1,11 @@
 """Bundle adjustment of VGGT's cameras with its own tracks (the paper's "with BA" setting).
 
 Steps: triangulate every track from the predicted cameras (linear DLT over its visible
-observations), drop observations whose reprojection error is above ``max_reproj_error`` and tracks
-that end up too short or too flat (triangulation angle), then refine cameras and points with
-pycolmap's bundle adjuster (robust Cauchy loss); repeat the filtering and refinement ``rounds`` times.
+observations); then ``rounds`` times: drop observations whose reprojection error is above the
+round's threshold and tracks that end up too short or too flat (triangulation angle), and refine
+cameras and points with pycolmap's bundle adjuster (robust Cauchy loss). The thresholds shrink
+geometrically from about three times the median initial error (predicted cameras are a few
+degrees off) to ``max_reproj_error``; a last filter keeps only observations within it.
 
 Everything here is in ORIGINAL image pixels in COLMAP's convention (origin at the image's top-left
 corner). Cameras are OpenCV, extrinsics world-to-camera. Legend: S frames, N tracks, T observations.
@@ -28,11 +30,14 @@ class BAOptions:
     vis_threshold: float = 0.2  # track-head visibility needed for an observation
     conf_threshold: float = 0.2  # track-head confidence needed for an observation
     min_track_length: int = 3  # observations per point (2 when there are only 2 frames)
-    max_reproj_error: float = 4.0  # in pixels of the MODEL input (scaled per image to original pixels)
+    max_reproj_error: float = 4.0  # final inlier threshold, MODEL-input pixels (scaled per image to original ones)
+    max_initial_error: float = 48.0  # largest first-round threshold (model pixels), see _thresholds
     min_tri_angle: float = 1.0  # degrees; flatter points are dropped
+    min_frame_observations: int = 16  # frames seen by fewer kept observations keep their predicted pose
+    min_points: int = 50  # fewer triangulated tracks than this: no adjustment (too weak to trust)
     loss_scale: float = 1.0  # Cauchy loss scale, in model-input pixels
     refine_focal_length: bool = True
-    rounds: int = 2
+    rounds: int = 3  # filter + refine rounds, thresholds tightening to max_reproj_error
     max_iterations: int = 100
 
 
@@ -135,6 +140,37 @@ def _filter(
     return inlier & keep[None], keep
 
 
+def _thresholds(points, ok, extrinsics, intrinsics, xy, mask, scale, opts) -> np.ndarray:  # noqa: ANN001
+    """Inlier thresholds (model pixels) per round: from ~3x the median initial error down to ``max_reproj_error``.
+
+    Predicted cameras are a few degrees off, i.e. tens of pixels: a tight threshold before any
+    refinement would reject every track, so the first rounds tolerate the initial error and each
+    round tightens (geometrically) until the last one uses ``max_reproj_error``.
+    """
+    px, z = project(points, extrinsics, intrinsics)
+    usable = mask & ok[None] & (z > 0)
+    err = (np.linalg.norm(px - xy, axis=-1) / scale[:, None])[usable]
+    tight = opts.max_reproj_error
+    start = tight if err.size == 0 else float(np.clip(3 * np.median(err), tight, opts.max_initial_error))
+    return np.geomspace(start, tight, max(opts.rounds, 1))
+
+
+def _anchor_first_camera(first: np.ndarray, extrinsics: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Move the refined scene rigidly so that camera 0 has its predicted pose ``first [3, 4]`` again.
+
+    The adjuster's gauge may let every camera move; VGGT's world frame is camera 0's.
+    """
+    old = np.eye(4)
+    old[:3] = extrinsics[0]
+    new = np.eye(4)
+    new[:3] = first
+    world_change = np.linalg.inv(new) @ old  # refined world -> anchored world (rigid)
+    homogeneous = np.concatenate([extrinsics, np.broadcast_to([[[0, 0, 0, 1.0]]], (len(extrinsics), 1, 4))], 1)
+    anchored = (homogeneous @ np.linalg.inv(world_change))[:, :3]
+    moved = points @ world_change[:3, :3].T + world_change[:3, 3]
+    return anchored, moved
+
+
 def _mean_error(points, extrinsics, intrinsics, xy, obs_mask) -> float:  # noqa: ANN001
     px, _ = project(points, extrinsics, intrinsics)
     err = np.linalg.norm(px - xy, axis=-1)[obs_mask]
@@ -175,35 +211,45 @@ def bundle_adjust_tracks(
     if camera_model == "SIMPLE_PINHOLE":
         f = (intrinsics[:, 0, 0] + intrinsics[:, 1, 1]) / 2
         intrinsics[:, 0, 0] = intrinsics[:, 1, 1] = f
-    max_err = opts.max_reproj_error * np.asarray(pixel_scale, dtype=np.float64)
+    scale = np.asarray(pixel_scale, dtype=np.float64)
+    px_scale = float(np.median(scale))
+    initial = (extrinsics, intrinsics)
     points, ok = triangulate_tracks(extrinsics, intrinsics, xy, mask)
-    obs, keep = _filter(points, ok, extrinsics, intrinsics, xy, mask, max_err, opts)
-    if keep.any():  # re-triangulate from the inliers only
-        points, ok = triangulate_tracks(extrinsics, intrinsics, xy, obs)
-        obs, keep = _filter(points, ok, extrinsics, intrinsics, xy, obs, max_err, opts)
-    stats = {"tracks": int(xy.shape[1]), "tracks_triangulated": int(keep.sum())}
-    if not keep.any():
-        raise RuntimeError(f"no track could be triangulated within {opts.max_reproj_error} px ({stats})")
-    error_before = _mean_error(points, extrinsics, intrinsics, xy, obs)
-    solver_reports = []
-    for round_index in range(opts.rounds):
+    schedule = _thresholds(points, ok, extrinsics, intrinsics, xy, mask, scale, opts)
+    stats: dict = {"tracks": int(xy.shape[1]), "thresholds_model_px": [round(float(t), 2) for t in schedule]}
+    obs, keep, reports = mask, ok, []
+    for round_index, threshold in enumerate(schedule):
+        obs, keep = _filter(points, keep, extrinsics, intrinsics, xy, obs, threshold * scale, opts)
+        if round_index == 0 and keep.any():  # re-triangulate from the inliers only
+            points, ok = triangulate_tracks(extrinsics, intrinsics, xy, obs)
+            obs, keep = _filter(points, ok & keep, extrinsics, intrinsics, xy, obs, threshold * scale, opts)
+            stats["tracks_triangulated"] = int(keep.sum())
+        if not keep.any():
+            if round_index == 0:
+                raise RuntimeError(f"no track could be triangulated within {threshold:.1f} px ({stats})")
+            break
+        if round_index == 0 and keep.sum() < opts.min_points:
+            raise RuntimeError(f"only {int(keep.sum())} tracks could be triangulated (< {opts.min_points}; {stats})")
         sel = np.nonzero(keep)[0]
-        new_e, new_k, new_p, report = _pycolmap_ba(
-            extrinsics, intrinsics, sizes, points[sel], xy[:, sel], obs[:, sel], opts, shared_camera,
-            camera_model, float(np.median(pixel_scale)),
-        )  # fmt: skip
-        extrinsics, intrinsics = new_e, new_k
+        loss = opts.loss_scale * threshold / opts.max_reproj_error * px_scale  # looser while thresholds are
+        extrinsics, intrinsics, new_p, report = _pycolmap_ba(
+            extrinsics, intrinsics, sizes, points[sel], xy[:, sel], obs[:, sel], opts, shared_camera, camera_model, loss
+        )
+        extrinsics, new_p = _anchor_first_camera(initial[0][0], extrinsics, new_p)
         points = points.copy()
         points[sel] = new_p
-        solver_reports.append(report)
-        if round_index + 1 < opts.rounds:
-            obs, keep = _filter(points, keep, extrinsics, intrinsics, xy, obs, max_err, opts)
-            if not keep.any():
-                break
-    error_after = _mean_error(points, extrinsics, intrinsics, xy, obs & keep[None])
+        reports.append(report | {"threshold_model_px": round(float(threshold), 2), "points": int(len(sel))})
+    obs, keep = _filter(points, keep, extrinsics, intrinsics, xy, obs, opts.max_reproj_error * scale, opts)
+    if keep.sum() < opts.min_points:
+        raise RuntimeError(f"only {int(keep.sum())} tracks are consistent with the refined cameras ({stats})")
+    obs = obs & keep[None]
+    error_after = _mean_error(points, extrinsics, intrinsics, xy, obs)
+    # the same observations, triangulated from the predicted cameras: the error BA started from
+    before_points, before_ok = triangulate_tracks(*initial, xy, obs)
+    error_before = _mean_error(before_points, *initial, xy, obs & before_ok[None])
+    stats |= {"rounds": reports}
     sel = np.nonzero(keep)[0]
     frame_idx, track_idx = np.nonzero(obs[:, sel])
-    stats |= {"rounds": solver_reports}
     log.info(
         "bundle adjustment: %d points, %d observations, reprojection error %.3f -> %.3f px",
         len(sel), len(frame_idx), error_before, error_after,
@@ -222,14 +268,17 @@ def bundle_adjust_tracks(
     )
 
 
-def _pycolmap_ba(extrinsics, intrinsics, sizes, points, xy, obs, opts, shared, model, px_scale):  # noqa: ANN001
-    """One pycolmap bundle adjustment; returns refined (extrinsics, intrinsics, points, report)."""
+def _pycolmap_ba(extrinsics, intrinsics, sizes, points, xy, obs, opts, shared, model, loss_scale):  # noqa: ANN001
+    """One pycolmap bundle adjustment (Cauchy loss of ``loss_scale`` original pixels); returns refined
+    (extrinsics, intrinsics, points, report)."""
     from openvggt.pipeline import pycolmap_compat as pc
 
     rec, image_ids, point_ids = pc.build_reconstruction(extrinsics, intrinsics, sizes, points, xy, obs, shared, model)
+    weak = [image_ids[i] for i in np.nonzero(obs.sum(1) < opts.min_frame_observations)[0]]
     report = pc.run_bundle_adjustment(
-        rec, image_ids, opts.loss_scale * px_scale, opts.refine_focal_length, opts.max_iterations
+        rec, image_ids, loss_scale, opts.refine_focal_length, opts.max_iterations, tuple(weak)
     )
+    report["frames_held"] = [i - 1 for i in weak]
     new_e, new_k = pc.read_cameras(rec, image_ids)
     new_p = np.stack([rec.points3D[pid].xyz for pid in point_ids]) if len(point_ids) else points
     return new_e, new_k, new_p, report

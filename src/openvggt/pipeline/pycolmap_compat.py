@@ -112,8 +112,12 @@ def run_bundle_adjustment(
     loss_scale: float,
     refine_focal: bool,
     max_iterations: int,
+    constant_image_ids: tuple[int, ...] = (),
 ) -> dict:
-    """Refine all poses, points and (optionally) focal lengths in place; gauge: the first two cameras."""
+    """Refine poses, points and (optionally) focal lengths in place; gauge: the first two cameras.
+
+    ``constant_image_ids``: images whose pose is kept (too few observations to be refined safely).
+    """
     pycolmap = _pycolmap()
     opts = _options(pycolmap, loss_scale, refine_focal, max_iterations)
     start = time.perf_counter()
@@ -121,6 +125,11 @@ def run_bundle_adjustment(
     for image_id in image_ids:
         config.add_image(image_id)
     _fix_gauge(pycolmap, config, image_ids)
+    for image_id in constant_image_ids:
+        if hasattr(config, "set_constant_rig_from_world_pose"):
+            config.set_constant_rig_from_world_pose(rec.images[image_id].frame_id)
+        else:  # pycolmap < 3.12
+            config.set_constant_cam_pose(image_id)
     summary = pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
     usable = getattr(summary, "is_solution_usable", None) or getattr(summary, "IsSolutionUsable", None)
     report = {"termination": str(summary.termination_type).rsplit(".", 1)[-1]}
