@@ -152,6 +152,8 @@ def test_reference_cameras_survive_the_pipeline(fountain, tmp_path, ba):
         np.testing.assert_allclose(proj, obs, atol=1e-3)
         cam = model.cameras[image.camera_id]
         assert (obs[:, 0] >= 0).all() and (obs[:, 0] <= cam.width).all() and (obs[:, 1] <= cam.height).all()
+    page = (out / "report.html").read_text()
+    assert "Cameras against the reference" in page and ("<h2>Bundle adjustment</h2>" in page) == ba
     track_lengths = [p.track.length() for p in model.points3D.values()]
     assert (min(track_lengths) >= 3) if ba else (max(track_lengths) == 1)
 
