@@ -27,7 +27,7 @@ from openvggt.pipeline.ba import BAOptions, BAResult
 from openvggt.pipeline.errors import InputError
 from openvggt.pipeline.inputs import InputFrame
 from openvggt.pipeline.timing import StageTimer, format_timings
-from openvggt.pipeline.track import Tracks, model_footprint
+from openvggt.pipeline.track import MIN_TRACK_SIDE, Tracks, model_footprint
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,11 @@ def reconstruct(
     size = options.size or model.config.img_size
     with timer("load images"):
         images, metas = load_frames(frames, options.mode, size)
+    if options.ba and len(frames) > 1 and min(images.shape[-2:]) < MIN_TRACK_SIDE:  # fail before inference
+        raise InputError(
+            f"--ba tracks points, which needs a model input of at least {MIN_TRACK_SIDE} px per side; this one "
+            f"is {images.shape[-1]}x{images.shape[-2]}: use --mode pad or a larger --size (e.g. 224)"
+        )
     if options.shared_camera and len({m.original_size for m in metas}) > 1:
         raise InputError("--shared-camera needs images of one size; these differ: " + _size_list(metas))
     log.info("%d images -> model input %dx%d on %s", len(frames), images.shape[-1], images.shape[-2], device)
