@@ -45,7 +45,7 @@ def test_option_errors(tiny_model, image_folder, tmp_path):
         reconstruct([image_folder], model=tiny_model, conf_threshold=100.0)
     with pytest.raises(InputError, match="multiple of 14"):
         reconstruct([image_folder], model=tiny_model, size=100)
-    with pytest.raises(InputError, match=r"at least 128 px per side; this one is 168x112: use --mode pad"):
+    with pytest.raises(InputError, match=r"at least 128 px per side; this one is 168x126: use --mode pad"):
         reconstruct([image_folder], model=tiny_model, size=168, ba=True)
     Image.fromarray(textured(140, 196)).save(image_folder / "portrait.jpg")
     with pytest.raises(InputError, match="--shared-camera needs images of one size; these differ: 140x196, 196x140"):
