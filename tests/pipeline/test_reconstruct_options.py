@@ -57,3 +57,17 @@ def test_unavailable_device_is_one_line(tmp_path, image_folder, tiny_weights, ca
     args = ["reconstruct", str(image_folder), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)]
     assert main([*args, "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_weights_without_a_needed_head_are_named(tmp_path, image_folder):
+    from openvggt.io.checkpoint import save_model
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.init import random_model
+
+    weights = tmp_path / "no-track.safetensors"
+    save_model(random_model(VGGTConfig.preset("vggt-tiny").with_heads(track=False, point=False)), weights)
+    with pytest.raises(InputError, match=r"no-track\.safetensors: these weights have no track head \(--ba needs"):
+        reconstruct([image_folder], weights=weights, size=SIZE, ba=True)
+    with pytest.raises(InputError, match=r"no point head \(--use-point-map needs the point head\)"):
+        reconstruct([image_folder], weights=weights, size=SIZE, use_point_map=True)
+    assert len(reconstruct([image_folder], weights=weights, size=SIZE).names) == 3  # camera + depth suffice

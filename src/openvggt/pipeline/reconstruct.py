@@ -120,9 +120,31 @@ class Reconstruction:
 
 # ---------------------------------------------------------------------------------------------- steps
 def _load_model(weights: str | os.PathLike, device: torch.device, heads: tuple[str, ...]):  # noqa: ANN202
-    from openvggt.io.checkpoint import load_model
+    """The model with ``heads``; a clear error when the weights lack an optional head that an option needs."""
+    from openvggt.io.checkpoint import CheckpointError, load_model
 
-    return load_model(weights, device=device, heads=heads)
+    try:
+        return load_model(weights, device=device, heads=heads)
+    except CheckpointError:
+        base = tuple(h for h in heads if h in ("camera", "depth"))
+        optional = [h for h in heads if h not in base]
+        if not optional or not _loads(weights, base):
+            raise
+        needs = {"track": "--ba", "point": "--use-point-map"}
+        lacking = [h for h in optional if not _loads(weights, base + (h,))]
+        what = ", ".join(f"{needs[h]} needs the {h} head" for h in lacking)
+        raise InputError(f"{weights}: these weights have no {' or '.join(lacking)} head ({what})") from None
+
+
+def _loads(weights: str | os.PathLike, heads: tuple[str, ...]) -> bool:
+    """Whether ``weights`` hold every parameter of ``heads`` (checked on the meta device: no memory)."""
+    from openvggt.io.checkpoint import CheckpointError, load_model
+
+    try:
+        load_model(weights, device="meta", heads=heads)
+    except CheckpointError:
+        return False
+    return True
 
 
 def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
