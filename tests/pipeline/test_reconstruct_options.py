@@ -66,8 +66,15 @@ def test_weights_without_a_needed_head_are_named(tmp_path, image_folder):
 
     weights = tmp_path / "no-track.safetensors"
     save_model(random_model(VGGTConfig.preset("vggt-tiny").with_heads(track=False, point=False)), weights)
-    with pytest.raises(InputError, match=r"no-track\.safetensors: these weights have no track head \(--ba needs"):
+    with pytest.raises(
+        InputError,
+        match=r"no-track\.safetensors: these weights have no track head \(--ba and `openvggt track` need it\)",
+    ):
         reconstruct([image_folder], weights=weights, size=SIZE, ba=True)
-    with pytest.raises(InputError, match=r"no point head \(--use-point-map needs the point head\)"):
+    with pytest.raises(InputError, match=r"no point head \(--use-point-map needs it\)"):
         reconstruct([image_folder], weights=weights, size=SIZE, use_point_map=True)
     assert len(reconstruct([image_folder], weights=weights, size=SIZE).names) == 3  # camera + depth suffice
+    from openvggt.pipeline import track_points
+
+    with pytest.raises(InputError, match="no track head"):
+        track_points([image_folder], np.array([[0, 10.0, 10.0]]), weights=weights, size=SIZE)

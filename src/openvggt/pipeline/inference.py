@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
 
 from openvggt.models.vggt import VGGT, VGGTOutput
-from openvggt.pipeline.errors import UserError
+from openvggt.pipeline.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +105,31 @@ def run_model(
             setattr(cpu, name, [v.detach().float().cpu() for v in value])
     tokens, start = captured.get("out", (None, 0))
     return ModelRun(cpu, tokens, start, (images.shape[-2], images.shape[-1]))
+
+
+def load_model_for(weights: str | os.PathLike, device: torch.device, heads: tuple[str, ...]):  # noqa: ANN202
+    """The model with only ``heads``; a clear error when the weights lack a head that an option needs."""
+    from openvggt.io.checkpoint import CheckpointError, load_model
+
+    try:
+        return load_model(weights, device=device, heads=heads)
+    except CheckpointError:
+        base = tuple(h for h in heads if h in ("camera", "depth"))  # what every VGGT checkpoint has
+        optional = [h for h in heads if h not in base]
+        if not optional or not _loads(weights, base or ("camera",)):
+            raise
+        needs = {"track": "--ba and `openvggt track` need it", "point": "--use-point-map needs it"}
+        lacking = [h for h in optional if not _loads(weights, base + (h,))]
+        what = "; ".join(f"no {h} head ({needs[h]})" for h in lacking)
+        raise InputError(f"{weights}: these weights have {what}") from None
+
+
+def _loads(weights: str | os.PathLike, heads: tuple[str, ...]) -> bool:
+    """Whether ``weights`` hold every parameter of ``heads`` (checked on the meta device: no memory)."""
+    from openvggt.io.checkpoint import CheckpointError, load_model
+
+    try:
+        load_model(weights, device="meta", heads=heads)
+    except CheckpointError:
+        return False
+    return True

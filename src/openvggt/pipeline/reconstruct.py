@@ -119,34 +119,6 @@ class Reconstruction:
 
 
 # ---------------------------------------------------------------------------------------------- steps
-def _load_model(weights: str | os.PathLike, device: torch.device, heads: tuple[str, ...]):  # noqa: ANN202
-    """The model with ``heads``; a clear error when the weights lack an optional head that an option needs."""
-    from openvggt.io.checkpoint import CheckpointError, load_model
-
-    try:
-        return load_model(weights, device=device, heads=heads)
-    except CheckpointError:
-        base = tuple(h for h in heads if h in ("camera", "depth"))
-        optional = [h for h in heads if h not in base]
-        if not optional or not _loads(weights, base):
-            raise
-        needs = {"track": "--ba", "point": "--use-point-map"}
-        lacking = [h for h in optional if not _loads(weights, base + (h,))]
-        what = ", ".join(f"{needs[h]} needs the {h} head" for h in lacking)
-        raise InputError(f"{weights}: these weights have no {' or '.join(lacking)} head ({what})") from None
-
-
-def _loads(weights: str | os.PathLike, heads: tuple[str, ...]) -> bool:
-    """Whether ``weights`` hold every parameter of ``heads`` (checked on the meta device: no memory)."""
-    from openvggt.io.checkpoint import CheckpointError, load_model
-
-    try:
-        load_model(weights, device="meta", heads=heads)
-    except CheckpointError:
-        return False
-    return True
-
-
 def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
     """Heads run in the forward pass (the track head runs later, from the kept tokens)."""
     return ("camera", "depth") + (("point",) if options.use_point_map else ())
@@ -274,7 +246,7 @@ def reconstruct(
     ``options`` fields can also be given as keyword arguments (``ba=True``, ``mode="pad"``, ...).
     ``reference``: a ``cameras.json`` (see ``../shared/scenes``) to score the cameras against.
     """
-    from openvggt.pipeline.inference import resolve_device, run_model
+    from openvggt.pipeline.inference import load_model_for, resolve_device, run_model
     from openvggt.pipeline.inputs import collect_inputs, load_frames
 
     options = replace(options or ReconstructOptions(), **overrides)
@@ -290,7 +262,7 @@ def reconstruct(
     with timer("load model"):
         if not given:
             heads = _forward_heads(options) + (("track",) if options.ba else ())
-            model = _load_model(weights, resolve_device(options.device), heads)
+            model = load_model_for(weights, resolve_device(options.device), heads)
     device = next(model.parameters()).device
     size = options.size or model.config.img_size
     with timer("load images"):

@@ -153,8 +153,7 @@ def track_points(
 ) -> TrackResult:
     """Track ``queries`` (a file, see :func:`parse_queries`, or an ``[N, 3]`` array of (frame, x, y) in
     original pixels, pixel centres at integers) through the frames of ``inputs``."""
-    from openvggt.io.checkpoint import load_model
-    from openvggt.pipeline.inference import resolve_device, run_model
+    from openvggt.pipeline.inference import load_model_for, resolve_device, run_model
     from openvggt.pipeline.inputs import collect_inputs, load_frames
     from openvggt.pipeline.timing import StageTimer
 
@@ -170,7 +169,7 @@ def track_points(
             raise InputError(f"query frames must be in 0..{len(frames) - 1}")
     with timer("load model"):
         if model is None:
-            model = load_model(weights, device=resolve_device(device), heads=("track",))
+            model = load_model_for(weights, resolve_device(device), ("track",))
     with timer("load images"):
         images, metas = load_frames(frames, mode, size or model.config.img_size)
         query_xy = queries_to_model(q, metas, names)
