@@ -165,3 +165,15 @@ def test_training_checkpoint_converts_and_loads_safely(scenes, tmp_path):
     assert main(["convert", str(path), str(dst), "--dtype", "fp16"]) == 0
     model = load_model(dst)
     assert model.config == trainer.model.config
+
+
+def test_validation_uses_held_out_synthetic_scenes_even_when_training_from_a_folder(scenes, tmp_path):
+    from openvggt.data.synthetic import VAL_SEED
+    from openvggt.train.data import validation_batches
+
+    cfg = _cfg(
+        scenes, tmp_path / "v", data={"source": "folder", "root": str(scenes), "val_scenes": 1, "image_size": 56}
+    )
+    (batch,) = validation_batches(cfg, 14, frames=2)
+    assert batch["seq_name"][0].startswith(f"seed{VAL_SEED}_")
+    assert batch["images"].shape[:2] == (1, 2)

@@ -97,10 +97,14 @@ def step_batches(cfg: TrainConfig, rank: int, world: int, start_step: int, patch
 
 
 def validation_batches(cfg: TrainConfig, patch_size: int, frames: int = 8) -> list[dict]:
-    """Fixed held-out synthetic samples (no augmentation) for validation during training."""
+    """Fixed held-out synthetic samples (no augmentation) for validation during training.
+
+    Always the engine's ``VAL_SEED`` split, whatever ``data.source`` is: never training scenes.
+    """
+    from openvggt.data.synthetic import SynthConfig
+
     d = cfg.data
-    scfg = sample_config(cfg, patch_size, augment=False)
-    scfg = replace(scfg, min_frames=frames, max_frames=frames)
-    scenes = scenes_for(cfg, seed=VAL_SEED, num_scenes=d.val_scenes)  # held out by convention (docs/data.md)
-    dataset = SceneDataset(scenes, scfg)
+    scfg = replace(sample_config(cfg, patch_size, augment=False), min_frames=frames, max_frames=frames)
+    synth = SynthConfig(num_frames=frames, size=d.image_size)
+    dataset = SceneDataset(SyntheticScenes(seed=VAL_SEED, num_scenes=d.val_scenes, config=synth), scfg)
     return [collate([dataset[i]]) for i in range(len(dataset))]
