@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -167,9 +166,18 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
     parts = []
     ba = summary.get("bundle_adjustment")
     if ba:
-        rows = [(k, v) for k, v in ba.items() if k != "rounds"]
-        rows += [(f"round {i + 1}", json.dumps(r)) for i, r in enumerate(ba.get("rounds", []))]
-        parts.append("<section><h2>Bundle adjustment</h2>" + _table(rows) + "</section>")
+        labels = {
+            "points": "points kept",
+            "observations": "observations kept",
+            "reprojection_error_before_px": "reprojection error before (px)",
+            "reprojection_error_after_px": "reprojection error after (px)",
+            "tracks": "tracks",
+            "tracks_triangulated": "tracks triangulated",
+            "skipped": "skipped",
+        }
+        rows = [(labels[k], f"{v:.3f}" if isinstance(v, float) else v) for k, v in ba.items() if k in labels]
+        parts.append("<section><h2>Bundle adjustment</h2>" + _table(rows) + _rounds_table(ba.get("rounds", [])))
+        parts.append("</section>")
     if rec.reference:
         keys = ["auc30", "auc30_unsigned", "auc15", "auc5", "auc3", "rra5", "rta5", "registered", "frames",
                 "focal_rel_err_median", "reference"]  # fmt: skip
@@ -178,6 +186,20 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
         ]
         parts.append("<section><h2>Cameras against the reference</h2>" + _table(rows) + "</section>")
     return "".join(parts)
+
+
+def _rounds_table(rounds: list[dict]) -> str:
+    if not rounds:
+        return ""
+    head = "<tr><th>round</th><th>threshold (model px)</th><th>points</th><th>frames held</th>"
+    head += "<th>solver</th><th>seconds</th></tr>"
+    body = "".join(
+        f"<tr><td>{i + 1}</td><td>{r.get('threshold_model_px', '')}</td><td>{r.get('points', '')}</td>"
+        f"<td>{', '.join(map(str, r.get('frames_held', []))) or '-'}</td>"
+        f"<td>{html.escape(str(r.get('termination', '')))}</td><td>{r.get('seconds', '')}</td></tr>"
+        for i, r in enumerate(rounds)
+    )
+    return f'<table style="margin-top:10px">{head}{body}</table>'
 
 
 _FILES = [
