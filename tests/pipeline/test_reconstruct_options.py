@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from openvggt.cli import main
+from openvggt.io.images import ImageLoadError
 from openvggt.pipeline import reconstruct
 from openvggt.pipeline.errors import InputError, UserError
 from tests.pipeline.conftest import SIZE, textured
@@ -78,3 +79,17 @@ def test_weights_without_a_needed_head_are_named(tmp_path, image_folder):
 
     with pytest.raises(InputError, match="no track head"):
         track_points([image_folder], np.array([[0, 10.0, 10.0]]), weights=weights, size=SIZE)
+
+
+def test_images_in_memory(tiny_model, tmp_path):
+    frames = [textured(196, 140, seed=0), textured(196, 140, seed=1).astype(np.float32) / 255]
+    pil = Image.fromarray(textured(196, 140, seed=2))
+    rec = reconstruct([*frames, pil], model=tiny_model, size=SIZE)
+    assert rec.names == ["image_00000.png", "image_00001.png", "image_00002.png"]
+    assert [f.source for f in rec.frames] == ["<array #0>", "<array #1>", "<PIL image #2>"]
+    assert rec.sizes == [(196, 140)] * 3
+    out = rec.save(tmp_path / "out")
+    saved = np.asarray(Image.open(out / "images" / "image_00000.png"))
+    np.testing.assert_array_equal(saved, frames[0])  # lossless
+    with pytest.raises(ImageLoadError, match=r"<array #0>: expected an \[H, W\], \[H, W, 3\] or \[H, W, 4\] array"):
+        reconstruct([np.zeros((5, 5, 2), np.uint8)], model=tiny_model, size=SIZE)

@@ -36,18 +36,30 @@ _EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 @dataclass(frozen=True)
 class InputFrame:
-    """One input image: a file, or an encoded frame held in memory (video)."""
+    """One input image: a file, an encoded video frame, or an image handed over in memory."""
 
     name: str  # name in the COLMAP model and in DIR/images ("/"-separated)
-    source: str  # for messages: the path, or "clip.mp4@1.250s"
+    source: str  # for messages: the path, "clip.mp4@1.250s" or "<array #0>"
     path: Path | None = None
-    data: bytes | None = None
+    data: bytes | None = None  # encoded (JPEG) video frame
+    image: Image.Image | None = None  # in-memory RGB image (saved as PNG)
 
     def open(self) -> Image.Image:
         """The decoded image (EXIF orientation not yet applied)."""
+        if self.image is not None:
+            return self.image
         if self.data is not None:
             return Image.open(io.BytesIO(self.data))
         return Image.open(self.path)
+
+
+def _in_memory(item: object, index: int) -> InputFrame | None:
+    """An :class:`InputFrame` for a numpy array or PIL image (``[H, W]``, ``[H, W, 3|4]``), else None."""
+    if not isinstance(item, (np.ndarray, Image.Image)):
+        return None
+    kind = "array" if isinstance(item, np.ndarray) else "PIL image"
+    rgb = load_image_rgb(item)  # validates shape and dtype, applies EXIF orientation of PIL images
+    return InputFrame(name=f"image_{index:05d}.png", source=f"<{kind} #{index}>", image=rgb)
 
 
 # ---------------------------------------------------------------------------------------------- collecting
@@ -102,23 +114,32 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
 
 
 def collect_inputs(
-    inputs: Sequence[str | os.PathLike], fps: float | None = None, max_frames: int | None = None
+    inputs: Sequence[str | os.PathLike | np.ndarray | Image.Image],
+    fps: float | None = None,
+    max_frames: int | None = None,
 ) -> list[InputFrame]:
-    """Frames of ``inputs`` in order: folders (their images, natural sort), image files, globs, videos.
+    """Frames of ``inputs`` in order: folders (their images, natural sort), image files, globs, videos,
+    and in-memory images (numpy arrays or PIL images, named ``image_00000.png``, ...).
 
     Raises:
         InputError: nothing given, a missing path, a folder without images, an undecodable video.
     """
     from openvggt.pipeline.video import is_video, sample_video
 
-    if isinstance(inputs, (str, os.PathLike)):
+    if isinstance(inputs, (str, os.PathLike, np.ndarray, Image.Image)):
         inputs = [inputs]
     if not inputs:
         raise InputError("no input given: pass image files, a folder, a glob or a video")
     frames: list[InputFrame] = []
     image_paths: list[Path] = []
     seen: set[Path] = set()
+    memory = 0
     for item in inputs:
+        frame = _in_memory(item, memory)
+        if frame is not None:
+            frames.append(frame)
+            memory += 1
+            continue
         for path in _expand(item):
             if is_video(path):
                 frames.extend(sample_video(path, fps=fps, max_frames=max_frames))

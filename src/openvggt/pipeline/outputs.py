@@ -81,7 +81,9 @@ def write_images(frames, metas, folder: Path) -> None:  # noqa: ANN001
     for frame, meta in tqdm(list(zip(frames, metas)), desc="copying images", unit="image", disable=None):
         dst = folder / frame.name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if frame.data is not None:
+        if frame.image is not None:
+            frame.image.save(dst)
+        elif frame.data is not None:
             dst.write_bytes(frame.data)
         elif meta.exif_orientation != 1 or _exif_rotated(frame.path):
             image = load_image_rgb(frame.path)  # upright, so that its size matches the COLMAP camera

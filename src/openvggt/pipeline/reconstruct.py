@@ -241,7 +241,8 @@ def reconstruct(
     reference: str | os.PathLike | None = None,
     **overrides,
 ) -> Reconstruction:
-    """Reconstruct a scene from ``inputs`` (folders, image files, globs, videos).
+    """Reconstruct a scene from ``inputs``: folders, image files, globs, videos, or images in memory
+    (numpy ``[H, W, 3]`` uint8 / float in [0, 1], or PIL images; a robot's camera frames).
 
     ``options`` fields can also be given as keyword arguments (``ba=True``, ``mode="pad"``, ...).
     ``reference``: a ``cameras.json`` (see ``../shared/scenes``) to score the cameras against.
