@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from openvggt.geometry import mat_to_quat, quat_to_mat
+from openvggt.geometry import quat_to_mat
 from openvggt.io.colmap import ColmapCamera, ColmapImage, ColmapModel, rotmat_to_qvec, write_model
 from openvggt.io.glb import GLTF_FROM_OPENCV, write_glb
 from openvggt.io.nerfstudio import opencv_w2c_to_opengl_c2w, write_transforms
@@ -20,14 +20,15 @@ def _random_rotations(n: int, seed: int = 0) -> np.ndarray:
     return quat_to_mat(q).numpy()
 
 
-def test_rotmat_to_qvec_matches_geometry_and_handles_half_turns():
+def test_rotmat_to_qvec_is_colmap_order_and_handles_half_turns():
     rots = np.concatenate([_random_rotations(50), np.diag([1.0, -1, -1])[None], np.diag([-1.0, -1, 1])[None]])
     for r in rots:
         wxyz = rotmat_to_qvec(r)
-        xyzw = mat_to_quat(torch.from_numpy(r)).numpy()
-        # same rotation: q and -q are equal; compare up to sign
-        assert min(np.abs(wxyz - xyzw[[3, 0, 1, 2]]).max(), np.abs(wxyz + xyzw[[3, 0, 1, 2]]).max()) < 1e-9
+        assert wxyz[0] >= 0 and abs(np.linalg.norm(wxyz) - 1) < 1e-12
         np.testing.assert_allclose(quat_to_mat(torch.from_numpy(wxyz[[1, 2, 3, 0]])).numpy(), r, atol=1e-12)
+    # a quarter turn about z: w = cos 45, z = sin 45, in (w, x, y, z) order
+    quarter = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    np.testing.assert_allclose(rotmat_to_qvec(quarter), [np.sqrt(0.5), 0, 0, np.sqrt(0.5)], atol=1e-12)
 
 
 def _model() -> ColmapModel:

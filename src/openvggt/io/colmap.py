@@ -87,23 +87,12 @@ class ColmapModel:
 
 def rotmat_to_qvec(rotation: np.ndarray) -> np.ndarray:
     """``[3, 3]`` rotation -> unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (COLMAP's order)."""
-    r = np.asarray(rotation, dtype=np.float64)
-    # The symmetric 4x4 matrix whose top eigenvector is the quaternion (robust for every angle).
-    k = (
-        np.array(
-            [
-                [r[0, 0] - r[1, 1] - r[2, 2], r[1, 0] + r[0, 1], r[2, 0] + r[0, 2], r[2, 1] - r[1, 2]],
-                [r[1, 0] + r[0, 1], r[1, 1] - r[0, 0] - r[2, 2], r[2, 1] + r[1, 2], r[0, 2] - r[2, 0]],
-                [r[2, 0] + r[0, 2], r[2, 1] + r[1, 2], r[2, 2] - r[0, 0] - r[1, 1], r[1, 0] - r[0, 1]],
-                [r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1], r[0, 0] + r[1, 1] + r[2, 2]],
-            ]
-        )
-        / 3.0
-    )
-    values, vectors = np.linalg.eigh(k)
-    x, y, z, w = vectors[:, np.argmax(values)]
-    q = np.array([w, x, y, z])
-    return q if w >= 0 else -q
+    import torch
+
+    from openvggt.geometry import mat_to_quat
+
+    x, y, z, w = mat_to_quat(torch.as_tensor(np.asarray(rotation, dtype=np.float64))).numpy()
+    return np.array([w, x, y, z])
 
 
 # ---------------------------------------------------------------------------------------------- writing

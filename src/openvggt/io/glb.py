@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.geometry import camera_centers
+
 __all__ = ["GLTF_FROM_OPENCV", "frustum_segments", "write_glb"]
 
 GLTF_FROM_OPENCV = np.diag([1.0, -1.0, -1.0])
@@ -23,7 +25,7 @@ def frustum_segments(extrinsic: np.ndarray, intrinsic: np.ndarray, size: tuple[i
     corners_px = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64)
     rays = corners_px @ np.linalg.inv(intrinsic).T  # [4, 3] z = 1
     rot, trans = extrinsic[:3, :3], extrinsic[:3, 3]
-    centre = -rot.T @ trans
+    centre = camera_centers(extrinsic)
     corners = (rays * depth - trans) @ rot  # R^T (X_cam - t), as rows
     segments = [(centre, c) for c in corners] + [(corners[i], corners[(i + 1) % 4]) for i in range(4)]
     return np.array(segments)
@@ -45,7 +47,7 @@ def write_glb(
     import trimesh
 
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    centres = np.stack([-e[:3, :3].T @ e[:3, 3] for e in extrinsics])
+    centres = camera_centers(np.asarray(extrinsics))
     if frustum_depth is None:
         both = np.concatenate([centres, points]) if len(points) else centres
         extent = float(np.linalg.norm(np.percentile(both, 95, axis=0) - np.percentile(both, 5, axis=0)))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.geometry import closed_form_inverse_se3
+
 __all__ = ["OPENCV_TO_OPENGL", "opencv_w2c_to_opengl_c2w", "transforms_dict", "write_transforms"]
 
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # flips the camera's y and z axes
@@ -22,13 +24,7 @@ OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])  # flips the camera's y and z
 
 def opencv_w2c_to_opengl_c2w(extrinsics: np.ndarray) -> np.ndarray:
     """``[..., 3, 4]`` OpenCV world-to-camera -> ``[..., 4, 4]`` OpenGL camera-to-world."""
-    extrinsics = np.asarray(extrinsics, dtype=np.float64)
-    rot, trans = extrinsics[..., :3, :3], extrinsics[..., :3, 3]
-    c2w = np.zeros(extrinsics.shape[:-2] + (4, 4))
-    c2w[..., :3, :3] = np.swapaxes(rot, -1, -2)
-    c2w[..., :3, 3] = -np.einsum("...ji,...j->...i", rot, trans)  # camera centre -R^T t
-    c2w[..., 3, 3] = 1.0
-    return c2w @ OPENCV_TO_OPENGL
+    return closed_form_inverse_se3(np.asarray(extrinsics, dtype=np.float64)) @ OPENCV_TO_OPENGL
 
 
 def transforms_dict(

@@ -17,6 +17,9 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+
+from openvggt.geometry import camera_centers, project_world_points_to_cam
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,13 @@ class BAResult:
 # ---------------------------------------------------------------------------------------------- geometry
 def project(points: np.ndarray, extrinsics: np.ndarray, intrinsics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels ``[S, N, 2]`` and depths ``[S, N]`` of ``points [N, 3]`` in cameras ``[S, 3, 4]`` / ``[S, 3, 3]``."""
-    cam = np.einsum("sij,nj->sni", extrinsics[:, :3, :3], points) + extrinsics[:, None, :3, 3]  # [S, N, 3]
-    z = cam[..., 2]
-    safe = np.where(np.abs(z) < 1e-12, 1e-12, z)
-    uv = cam[..., :2] / safe[..., None]
-    px = uv * intrinsics[:, None, [0, 1], [0, 1]] + intrinsics[:, None, :2, 2]
-    return px, z
+    px, cam = project_world_points_to_cam(
+        torch.from_numpy(np.asarray(points, np.float64)),
+        torch.from_numpy(np.asarray(extrinsics, np.float64)),
+        torch.from_numpy(np.asarray(intrinsics, np.float64)),
+        default=np.inf,  # a point at a camera centre projects nowhere
+    )
+    return px.numpy(), cam[:, 2].numpy()
 
 
 def triangulate_tracks(
@@ -135,7 +139,7 @@ def _filter(
     min_len = min(opts.min_track_length, extrinsics.shape[0])
     keep = inlier.sum(0) >= max(min_len, 2)
     if keep.any():
-        centres = -np.einsum("sji,sj->si", extrinsics[:, :3, :3], extrinsics[:, :3, 3])
+        centres = camera_centers(extrinsics)
         keep &= _max_angle_deg(points, centres, inlier & keep[None]) >= opts.min_tri_angle
     return inlier & keep[None], keep
 

@@ -101,9 +101,10 @@ def trajectory_png(rec) -> str:  # noqa: ANN001
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rot, trans = rec.extrinsics[:, :, :3], rec.extrinsics[:, :, 3]
-    centres = -np.einsum("sji,sj->si", rot, trans)
-    forward = rot[:, 2, :]  # camera z axis in world coordinates
+    from openvggt.geometry import camera_centers
+
+    centres = camera_centers(rec.extrinsics)
+    forward = rec.extrinsics[:, 2, :3]  # camera z axis in world coordinates
     extent = np.ptp(centres, axis=0).max() if len(centres) > 1 else 1.0
     arrow = forward * (0.15 * (extent if extent > 0 else 1.0))
     colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(centres)))
