@@ -45,7 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query-frames", type=int, default=4, help="--ba: frames to pick track queries in [4]")
     p.add_argument("--points-per-frame", type=int, default=512, help="--ba: queries per query frame [512]")
     p.add_argument("--max-reproj-error", type=float, default=4.0, help="--ba: inlier threshold, model px [4]")
-    p.add_argument("--reference", default=None, help="cameras.json to score the cameras against (AUC@30 ...)")
+    p.add_argument("--reference", default=None, help="cameras.json (or its folder) to score the cameras with")
     p.add_argument("--no-images", action="store_true", help="do not copy the images into --out/images")
     p.set_defaults(func=run_reconstruct)
 

@@ -7,7 +7,6 @@ reconstructed count as unregistered (failures at every threshold).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,18 +17,27 @@ from openvggt.pipeline.errors import InputError
 
 
 def load_reference(path: str | os.PathLike) -> list[dict]:
-    """The ``frames`` of a ``cameras.json`` with numpy ``K``, ``R``, ``t``."""
+    """Frames ``{file, width, height, K, R, t}`` of a scene folder or its ``cameras.json``.
+
+    Read with :func:`openvggt.data.readers.read_cameras_json` (which also checks the images it names).
+    """
+    from openvggt.data.readers import read_cameras_json
+    from openvggt.data.scene import SceneError
+
     path = Path(path)
+    root = path if path.is_dir() else path.parent
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_file() and path.name != "cameras.json":
+        raise InputError(f"{path}: expected a scene's cameras.json (or its folder)")
     try:
-        frames = json.loads(path.read_text())["frames"]
-        return [
-            {**f, "K": np.asarray(f["K"], float), "R": np.asarray(f["R"], float), "t": np.asarray(f["t"], float)}
-            for f in frames
-        ]
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a readable cameras.json ({exc.__class__.__name__}: {exc})") from None
+        scene = read_cameras_json(root)
+    except SceneError as exc:
+        raise InputError(str(exc)) from None
+    return [
+        {"file": image.name, "width": int(w), "height": int(h), "K": k, "R": r, "t": t}
+        for image, (h, w), k, r, t in zip(scene.images, scene.sizes, scene.K, scene.R, scene.t)
+    ]
 
 
 def check_reference(cameras_json: str | os.PathLike, names: Sequence[str]) -> None:
