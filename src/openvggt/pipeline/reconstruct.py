@@ -188,7 +188,7 @@ def _subsample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
     return np.unravel_index(idx, mask.shape)
 
 
-def _run_ba(model, run, images_u8, metas, extrinsics, k_orig, options, timer):  # noqa: ANN001, ANN202
+def _run_ba(model, run, images_u8, metas, valid, extrinsics, k_orig, options, timer):  # noqa: ANN001, ANN202
     """(BAResult | None, Tracks | None, reason when BA did not run)."""
     from openvggt.pipeline.ba import bundle_adjust_tracks
     from openvggt.pipeline.keypoints import detect_corners
@@ -198,7 +198,7 @@ def _run_ba(model, run, images_u8, metas, extrinsics, k_orig, options, timer):  
     if s < 2:
         return None, None, "bundle adjustment needs at least 2 images"
     opts = options.ba_options
-    valid = torch.from_numpy(_footprints(metas, run.image_hw))
+    valid = torch.from_numpy(valid)
     with timer("tracking"):
         fmaps = feature_maps(model, run, options.dtype)
         query_frames = sorted({int(round(f)) for f in np.linspace(0, s - 1, min(opts.query_frames, s))})
@@ -280,16 +280,18 @@ def reconstruct(
         run = run_model(model, images, _forward_heads(options), options.dtype, keep_tokens=options.ba)
     hw = run.image_hw
     images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, H, W, 3]
+    valid = _footprints(metas, hw)  # [S, H, W] pixels of the model input that show the image
     extrinsics_pred, _, k_pred = _cameras(run.output.pose_enc[0], metas, hw)
     extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, metas, options)
     ba_result = tracks = reason = None
     if options.ba:
-        ba_result, tracks, reason = _run_ba(model, run, images_u8, metas, extrinsics, k_orig, options, timer)
+        ba_result, tracks, reason = _run_ba(model, run, images_u8, metas, valid, extrinsics, k_orig, options, timer)
         if ba_result is not None:
             extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
     run.tokens = None
     with timer("points"):
-        rec, sparse = _assemble(frames, metas, images_u8, run, extrinsics_pred, k_pred, extrinsics, k_orig, options)
+        cameras = (extrinsics_pred, k_pred, extrinsics, k_orig)
+        rec, sparse = _assemble(frames, metas, images_u8, valid, run, cameras, options)
         rec.ba, rec.ba_skipped, rec.tracks = ba_result, reason, tracks
         rec.colmap = _colmap(rec, options, sparse)
     rec.weights = "(a model passed in)" if given else str(weights)
@@ -304,9 +306,13 @@ def _size_list(metas: list[ImageMeta]) -> str:
     return ", ".join(sizes[:4]) + (", ..." if len(sizes) > 4 else "")
 
 
-def _assemble(frames, metas, images_u8, run, extrinsics_pred, k_pred, extrinsics, k_orig, options):  # noqa: ANN001
+def _assemble(frames, metas, images_u8, valid, run, cameras, options):  # noqa: ANN001, ANN202
+    """The :class:`Reconstruction` (without its COLMAP model) and a sample of points for the sparse model.
+
+    ``cameras``: (predicted extrinsics, predicted original intrinsics, final extrinsics, final intrinsics).
+    """
+    extrinsics_pred, k_pred, extrinsics, k_orig = cameras
     out = run.output
-    valid = _footprints(metas, run.image_hw)
     depth = out.depth[0, ..., 0].numpy().astype(np.float32)
     depth_conf = out.depth_conf[0].numpy().astype(np.float32)
     depth = np.where(valid, depth, 0.0).astype(np.float32)
