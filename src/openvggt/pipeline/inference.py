@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import torch
 
+from openvggt.bench import DTYPES  # the names --dtype accepts everywhere
 from openvggt.models.vggt import VGGT, VGGTOutput
 from openvggt.pipeline.errors import InputError, UserError
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
