@@ -140,7 +140,7 @@ def _cameras(pose_enc: torch.Tensor, metas: list[ImageMeta], hw: tuple[int, int]
     return extrinsics.numpy(), k_model, k_orig
 
 
-def _finalise_intrinsics(k_orig: np.ndarray, metas: list[ImageMeta], options: ReconstructOptions) -> np.ndarray:
+def _finalise_intrinsics(k_orig: np.ndarray, options: ReconstructOptions) -> np.ndarray:
     """Apply ``--shared-camera`` (mean) and ``SIMPLE_PINHOLE`` (one focal length) to original intrinsics."""
     k = k_orig.copy()
     if options.shared_camera:
@@ -282,7 +282,7 @@ def reconstruct(
     images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, H, W, 3]
     valid = _footprints(metas, hw)  # [S, H, W] pixels of the model input that show the image
     extrinsics_pred, _, k_pred = _cameras(run.output.pose_enc[0], metas, hw)
-    extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, metas, options)
+    extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
     ba_result = tracks = reason = None
     if options.ba:
         ba_result, tracks, reason = _run_ba(model, run, images_u8, metas, valid, extrinsics, k_orig, options, timer)

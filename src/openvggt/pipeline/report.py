@@ -133,7 +133,7 @@ def _table(rows: list[tuple[str, object]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _cards(rec, summary: dict) -> str:  # noqa: ANN001
+def _cards(rec) -> str:  # noqa: ANN001
     cards = [
         ("images", len(rec.names)),
         ("model input", f"{rec.images.shape[2]}x{rec.images.shape[1]}"),
@@ -228,7 +228,7 @@ def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
 <style>{_CSS}</style></head><body><header><h1>Reconstruction of {len(rec.names)} images</h1>
 <p>{html.escape(rec.weights)} · input {rec.images.shape[2]}x{rec.images.shape[1]} ({rec.options.mode}) ·
 {"with" if rec.ba is not None else "without"} bundle adjustment</p></header><main>
-{_cards(rec, summary)}
+{_cards(rec)}
 <section><h2>Camera trajectory</h2><p class="note">World frame = first camera (OpenCV: x right, y down,
 z forward); arrows show viewing directions, colour runs from the first to the last frame.</p>
 <img src="{trajectory_png(rec)}" alt="camera trajectory" style="max-width:100%"></section>
