@@ -22,6 +22,9 @@ _EXPORTS = {
     "quat_to_mat": "openvggt.geometry",
     "mat_to_quat": "openvggt.geometry",
     "closed_form_inverse_se3": "openvggt.geometry",
+    "reconstruct": "openvggt.pipeline.reconstruct",
+    "Reconstruction": "openvggt.pipeline.reconstruct",
+    "track_points": "openvggt.pipeline.track",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
