@@ -249,6 +249,9 @@ def save_state_dict(
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # a normal file, not the 0600 of a temporary one
     os.replace(tmp, path)
     return path
 
