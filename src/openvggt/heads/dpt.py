@@ -196,7 +196,9 @@ class DPTHead(nn.Module):
         emb = self._pos_cache.get(key)
         if emb is None:
             emb = uv_sincos_embedding(ch, hh, ww, width / height, x.dtype, x.device)
-            self._pos_cache = {key: emb}  # one entry: shapes rarely change between calls
+            if len(self._pos_cache) >= 16:  # five shapes per image size; keep a few image sizes
+                self._pos_cache.clear()
+            self._pos_cache[key] = emb
         return x + 0.1 * emb
 
 
