@@ -59,9 +59,7 @@ def build_model(preset: str, weights: str | None, device: str, heads: tuple[str,
         from openvggt.io.checkpoint import load_model
 
         return load_model(weights, device=device, heads=heads)
-    cfg = VGGTConfig.preset(preset).with_heads(
-        **{h: h in heads for h in ("camera", "depth", "point", "track")}
-    )
+    cfg = VGGTConfig.preset(preset).with_heads(**{h: h in heads for h in ("camera", "depth", "point", "track")})
     return random_model(cfg, device=device)
 
 
@@ -105,37 +103,23 @@ def run_bench(
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
+        row = {
+            "frames": s,
+            "height": height,
+            "width": width,
+            "dtype": dtype,
+            "device": device,
+            "heads": ",".join(heads),
+        }
         try:
             times = time_forward(model, images, dtype, repeat, warmup)
-        except torch.OutOfMemoryError as exc:
+        except torch.OutOfMemoryError as exc:  # the table ends where memory does
             rows.append(
-                BenchRow(
-                    s,
-                    height,
-                    width,
-                    dtype,
-                    device,
-                    ",".join(heads),
-                    float("nan"),
-                    [],
-                    0.0,
-                    False,
-                    str(exc)[:80],
-                )
+                BenchRow(**row, time_s=float("nan"), times_s=[], peak_mem_gb=0.0, ok=False, error=str(exc)[:80])
             )
             break
         rows.append(
-            BenchRow(
-                s,
-                height,
-                width,
-                dtype,
-                device,
-                ",".join(heads),
-                statistics.median(times),
-                times,
-                _peak_memory_gb(device),
-            )
+            BenchRow(**row, time_s=statistics.median(times), times_s=times, peak_mem_gb=_peak_memory_gb(device))
         )
         del images
     return rows
@@ -145,9 +129,7 @@ def format_table(rows: list[BenchRow]) -> str:
     lines = ["| frames | size | dtype | device | time (s) | peak mem (GB) |", "|---:|---|---|---|---:|---:|"]
     for r in rows:
         time_s = f"{r.time_s:.3f}" if r.ok else f"failed: {r.error}"
-        lines.append(
-            f"| {r.frames} | {r.height}x{r.width} | {r.dtype} | {r.device} | {time_s} | {r.peak_mem_gb:.2f} |"
-        )
+        lines.append(f"| {r.frames} | {r.height}x{r.width} | {r.dtype} | {r.device} | {time_s} | {r.peak_mem_gb:.2f} |")
     return "\n".join(lines)
 
 
