@@ -148,3 +148,13 @@ def test_convert_cli_to_fp16(tmp_path, model, images):
         ref, ours = model(images), loaded(images)
     assert ((ours.depth - ref.depth).abs() / ref.depth).max() < 5e-2
     assert main(["convert", str(cfg_path), str(dst)]) == 2  # exists, no --overwrite
+
+
+def test_model_loaded_in_bf16_runs_without_autocast(tmp_path, model, images):
+    path = save_model(model, tmp_path / "m.safetensors")
+    low = load_model(path, dtype=torch.bfloat16)
+    assert low.aggregator.camera_token.dtype == torch.bfloat16
+    with torch.no_grad():
+        out, ref = low(images.bfloat16()), model(images)
+    assert out.depth.dtype == torch.bfloat16
+    assert ((out.depth.float() - ref.depth).abs() / ref.depth).median() < 0.05

@@ -199,7 +199,9 @@ class DPTHead(nn.Module):
             if len(self._pos_cache) >= 16:  # five shapes per image size; keep a few image sizes
                 self._pos_cache.clear()
             self._pos_cache[key] = emb
-        return x + 0.1 * emb
+        out = x + 0.1 * emb  # emb is fp32, as in the official model (promotes under autocast)
+        # A model cast to bf16/fp16 without autocast must stay in its dtype.
+        return out if torch.is_autocast_enabled(x.device.type) else out.to(x.dtype)
 
 
 def uv_grid(hh: int, ww: int, aspect: float, dtype: torch.dtype, device=None) -> torch.Tensor:  # noqa: ANN001
