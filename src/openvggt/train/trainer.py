@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def heads_all() -> tuple[str, ...]:
-    return HEADS
-
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up from ``min_lr`` to ``lr`` over ``warmup_frac`` of training, then cosine to ``min_lr``."""
     o = cfg.optim
@@ -184,7 +180,7 @@ class Trainer:
         self.model = self._build_model()
         # Supervise exactly the heads the model has (no track data -> no track head, no track loss).
         heads = self.model.enabled_heads()
-        self.loss_cfg = replace(self.loss_cfg, **{h: getattr(self.loss_cfg, h) and h in heads for h in heads_all()})
+        self.loss_cfg = replace(self.loss_cfg, **{h: getattr(self.loss_cfg, h) and h in heads for h in HEADS})
         self.frozen = apply_freeze(self.model, cfg.optim.freeze)
         self.frozen_modules = frozen_modules(self.model, cfg.optim.freeze)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.optim.lr, betas=cfg.optim.betas)
