@@ -35,9 +35,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load their t
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from openvggt.data.render import Camera, render  # noqa: E402
-from openvggt.data.synthetic import SynthConfig, generate, generate_scene  # noqa: E402
-from openvggt.data.textures import photo_textures  # noqa: E402
+from openvggt.data.synth.render import Camera, render  # noqa: E402
+from openvggt.data.synth.synthetic import SynthConfig, generate, generate_scene  # noqa: E402
+from openvggt.data.synth.textures import photo_textures  # noqa: E402
 
 LABELS = {
     "render_aa5": "render 224 x 224, 5 rays/px (anti-aliased), shadows [frames/s]",

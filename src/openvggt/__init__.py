@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "VGGT": "openvggt.models.vggt",
+    "Predictor": "openvggt.predictor",
+    "PredictorOutput": "openvggt.predictor",
+    "Intermediates": "openvggt.models.vggt",
     "VGGTOutput": "openvggt.models.vggt",
     "VGGTConfig": "openvggt.models.config",
     "load_images": "openvggt.io.images",

@@ -12,26 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from openvggt.errors import UserError
+
 log = logging.getLogger("openvggt")
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UserError(Exception):
-    """An error caused by the user's input; reported as a single line."""
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from openvggt.io.checkpoint import CheckpointError
-
-    types: list[type[BaseException]] = [UserError, CheckpointError, FileNotFoundError, NotADirectoryError]
-    try:
-        from openvggt.io.images import ImageLoadError
-
-        types.append(ImageLoadError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+# Errors printed as one line (exit 2) rather than a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError, NotADirectoryError)
 
 
 # ---------------------------------------------------------------------------------------------- bench
@@ -92,15 +81,15 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from openvggt.bench import DTYPES
     from openvggt.io.checkpoint import convert_checkpoint
+    from openvggt.runtime import AUTOCAST_DTYPES
 
     dst = Path(args.dst)
     if dst.suffix != ".safetensors":
         raise UserError(f"output must end in .safetensors: {dst}")
     if dst.exists() and not args.overwrite:
         raise UserError(f"{dst} exists; pass --overwrite to replace it")
-    out = convert_checkpoint(args.src, dst, DTYPES.get(args.dtype) if args.dtype else None, args.config)
+    out = convert_checkpoint(args.src, dst, AUTOCAST_DTYPES.get(args.dtype) if args.dtype else None, args.config)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -165,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except _user_error_types() as exc:
+    except USER_ERRORS as exc:
         # One line, whatever the message: multi-line reports are joined.
         msg = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openvggt.data.synthetic import SynthConfig, generate_scene, write_scene
+from openvggt.data.synth.synthetic import SynthConfig, generate_scene, write_scene
 
 
 @pytest.fixture(scope="session")

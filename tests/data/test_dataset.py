@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from openvggt.data.cli import add_synth_parser, main, run_synth
 from openvggt.data.dataset import DynamicBatchSampler, SampleIndex, SceneDataset, SyntheticScenes, scene_folders
 from openvggt.data.sample import SampleConfig
-from openvggt.data.synthetic import SynthConfig
+from openvggt.data.synth.synthetic import SynthConfig
 
 CFG = SampleConfig(img_size=42, min_height=28, min_frames=2, max_frames=4, track_num=16)
 
@@ -133,7 +133,7 @@ def test_cli_writes_scenes_and_resumes(tmp_path, caplog):
 
 
 def test_generate_rerenders_scenes_from_other_settings(tmp_path):
-    from openvggt.data.synthetic import generate
+    from openvggt.data.synth.synthetic import generate
 
     cfg = SynthConfig(num_frames=2, size=32, family="object")
     (first,) = generate(tmp_path, 1, seed=9, config=cfg)
@@ -146,7 +146,7 @@ def test_generate_rerenders_scenes_from_other_settings(tmp_path):
 
 def test_generate_does_not_reuse_a_scene_of_another_family(tmp_path):
     """A mixed run and a single-family run into one folder: each gets scenes of its own family."""
-    from openvggt.data.synthetic import generate, scene_family
+    from openvggt.data.synth.synthetic import generate, scene_family
 
     mixed = SynthConfig(num_frames=1, size=24)
     index = next(i for i in range(20) if scene_family(3, i, mixed) != "object")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from openvggt.data.render import Camera, render, trace_rays
 from openvggt.data.sample import SampleConfig, build_sample, select_frames
 from openvggt.data.scene import Scene
+from openvggt.data.synth.render import Camera, render, trace_rays
 from openvggt.data.tracks import build_tracks
 from openvggt.data.transforms import ColourAug, Frame, cam_to_world, crop, depth_to_cam_points, resize
 

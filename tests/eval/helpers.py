@@ -10,7 +10,7 @@ import numpy as np
 
 def tiny_synthetic_scene(root: Path, frames: int = 4, size: int = 64, seed: int = 5) -> Path:
     """A rendered synthetic scene (cameras.json + images + depth) of ``frames`` small frames."""
-    from openvggt.data.synthetic import SynthConfig, generate_scene, write_scene
+    from openvggt.data.synth.synthetic import SynthConfig, generate_scene, write_scene
 
     config = SynthConfig(num_frames=frames, size=size, samples=1, family="object")
     return write_scene(generate_scene(seed, 0, config), root, config)

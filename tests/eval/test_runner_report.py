@@ -65,7 +65,7 @@ def test_real_suite_lists_every_shared_scene():
 
 
 def test_synthetic_test_suite_is_the_heldout_seed_and_is_cached(tmp_path):
-    from openvggt.data.synthetic import TEST_SEED
+    from openvggt.data.synth.synthetic import TEST_SEED
 
     first = suite_scenes("synthetic-test", cache_dir=tmp_path, num_synthetic=1)
     assert len(first) == 1 and first[0].name.startswith(f"seed{TEST_SEED}_00000_")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from openvggt.errors import InputError
 from openvggt.io.images import ImageLoadError, load_images
 from openvggt.pipeline import inputs as inputs_mod
-from openvggt.pipeline.errors import InputError
 from openvggt.pipeline.inputs import collect_inputs, load_frames
 from tests.pipeline.conftest import textured
 

@@ -67,9 +67,9 @@ def test_unusable_input_fails_in_one_line(case, tmp_path, tiny_weights, capsys):
 
 
 def test_missing_default_weights_is_one_line(tmp_path, image_folder, monkeypatch, capsys):
-    from openvggt.io import checkpoint
+    from openvggt.models import pretrained
 
-    monkeypatch.setattr(checkpoint, "DEFAULT_WEIGHTS", tmp_path / "gone.safetensors")
+    monkeypatch.setattr(pretrained, "DEFAULT_WEIGHTS", tmp_path / "gone.safetensors")
     assert main(["reconstruct", str(image_folder), "--out", str(tmp_path / "out")]) == 2
     _one_line_error(capsys, "default model is missing", "gone.safetensors")
 

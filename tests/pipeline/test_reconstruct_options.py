@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from openvggt.cli import main
+from openvggt.errors import InputError, UserError
 from openvggt.io.images import ImageLoadError
 from openvggt.pipeline import reconstruct
-from openvggt.pipeline.errors import InputError, UserError
 from tests.pipeline.conftest import SIZE, textured
 
 

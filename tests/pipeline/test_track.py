@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from openvggt.cli import main
-from openvggt.pipeline.errors import InputError
+from openvggt.errors import InputError
 from openvggt.pipeline.inference import run_model
 from openvggt.pipeline.inputs import collect_inputs, load_frames
 from openvggt.pipeline.track import feature_maps, parse_queries, queries_to_model, track_from_frame

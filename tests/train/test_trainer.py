@@ -168,7 +168,7 @@ def test_training_checkpoint_converts_and_loads_safely(scenes, tmp_path):
 
 
 def test_validation_uses_held_out_synthetic_scenes_even_when_training_from_a_folder(scenes, tmp_path):
-    from openvggt.data.synthetic import VAL_SEED
+    from openvggt.data.synth.synthetic import VAL_SEED
     from openvggt.train.data import validation_batches
 
     cfg = _cfg(

@@ -1,7 +1,7 @@
 """Data: synthetic scenes with exact ground truth, scene readers, and the training-sample pipeline.
 
-* :mod:`~openvggt.data.synthetic` — ``generate_scene``, ``write_scene``, ``generate`` (ray caster in
-  :mod:`~openvggt.data.render`, layouts in :mod:`~openvggt.data.families`);
+* :mod:`~openvggt.data.synth.synthetic` — ``generate_scene``, ``write_scene``, ``generate`` (ray caster in
+  :mod:`~openvggt.data.synth.render`, layouts in :mod:`~openvggt.data.synth.families`);
 * :mod:`~openvggt.data.readers` — ``read_scene`` for cameras.json, COLMAP and TUM RGB-D folders,
   returning a :class:`~openvggt.data.scene.Scene`;
 * :mod:`~openvggt.data.sample` — ``SampleConfig``, ``build_sample`` (normalised §9.4 dicts);
@@ -22,10 +22,10 @@ _EXPORTS = {
     "read_cameras_json": "openvggt.data.readers",
     "read_colmap": "openvggt.data.readers",
     "read_tum": "openvggt.data.readers",
-    "SynthConfig": "openvggt.data.synthetic",
-    "generate_scene": "openvggt.data.synthetic",
-    "write_scene": "openvggt.data.synthetic",
-    "generate": "openvggt.data.synthetic",
+    "SynthConfig": "openvggt.data.synth.synthetic",
+    "generate_scene": "openvggt.data.synth.synthetic",
+    "write_scene": "openvggt.data.synth.synthetic",
+    "generate": "openvggt.data.synth.synthetic",
     "SampleConfig": "openvggt.data.sample",
     "build_sample": "openvggt.data.sample",
     "SceneDataset": "openvggt.data.dataset",

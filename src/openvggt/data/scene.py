@@ -17,11 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.errors import SceneError
+
 Source = Path | np.ndarray | Callable[[], np.ndarray]
-
-
-class SceneError(ValueError):
-    """A scene on disk is missing files or is inconsistent; the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
 
 
 def _user_error(message: str) -> Exception:
-    from openvggt.cli import UserError  # noqa: PLC0415 (the project CLI owns the error type)
+    from openvggt.errors import UserError
 
     return UserError(message)
 

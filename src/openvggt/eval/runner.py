@@ -6,7 +6,7 @@ each method on each scene folder (any layout :func:`openvggt.data.readers.read_s
 the suites use ``cameras.json``) and returns ``{"results": [row, ...], "summary": {...}}``.
 
 Each row holds the scene, the method, ``frames``, ``registered``, ``time_s`` and the camera
-metrics of :func:`openvggt.eval.metrics.camera_metrics` in both translation conventions: the
+metrics of :func:`openvggt.metrics.camera_metrics` in both translation conventions: the
 plain keys (``auc30``, ``rta15``, ...) use ``"signed"`` translation directions, and the
 ``*_unsigned`` keys the official VGGT convention (a reversed baseline scores 0 error). When the
 scene has reference depth and the method returns depth, the row also holds:
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from openvggt.eval.metrics import camera_metrics, depth_metrics, pointcloud_metrics
 from openvggt.eval.prediction import Prediction
+from openvggt.metrics import camera_metrics, depth_metrics, pointcloud_metrics
 
 log = logging.getLogger(__name__)
 

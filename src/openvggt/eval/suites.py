@@ -5,7 +5,7 @@
   found from ``$OPENVGGT_SHARED/scenes``, then ``../shared/scenes`` beside the working directory,
   then beside the source checkout; or given explicitly.
 * ``synthetic-test``: the held-out synthetic test split of the data engine: scenes ``0 .. n-1``
-  of seed :data:`openvggt.data.synthetic.TEST_SEED` with the default :class:`SynthConfig`
+  of seed :data:`openvggt.data.synth.synthetic.TEST_SEED` with the default :class:`SynthConfig`
   (families mixed by their default weights, 8 frames, 256 px). The first 8 scenes cover all four
   families. Scenes are rendered once into a cache folder and reused (the engine is
   deterministic, and a scene folder is complete once its ``cameras.json`` exists).
@@ -48,14 +48,14 @@ def real_scenes_root(root: str | Path | None = None) -> Path:
 def default_cache_dir() -> Path:
     """Where synthetic-test scenes are rendered: ``$OPENVGGT_CACHE`` or ``~/.cache/openvggt``, one
     folder per generator version (delete it if the engine changed its images without a new version)."""
-    from openvggt.data.synthetic import GENERATOR_VERSION  # noqa: PLC0415
+    from openvggt.data.synth.synthetic import GENERATOR_VERSION  # noqa: PLC0415
 
     base = os.environ.get("OPENVGGT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "openvggt")
     return Path(base) / f"synthetic-test-v{GENERATOR_VERSION}"
 
 
 def _synthetic_test(cache_dir: Path, num_scenes: int) -> list[Path]:
-    from openvggt.data.synthetic import TEST_SEED, SynthConfig, generate  # noqa: PLC0415
+    from openvggt.data.synth.synthetic import TEST_SEED, SynthConfig, generate  # noqa: PLC0415
 
     log.info("synthetic-test: %d scenes of seed %d in %s (rendered once)", num_scenes, TEST_SEED, cache_dir)
     return generate(cache_dir, num_scenes, seed=TEST_SEED, config=SynthConfig())

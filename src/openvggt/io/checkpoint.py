@@ -1,18 +1,8 @@
-"""Checkpoint I/O: resolve a weights source, load strictly, save and convert.
-
-Sources, in the order they are tried:
-1. an existing file: ``.safetensors`` (config may be stored in its metadata), ``.pt``/``.pth``/``.bin``
-   (loaded with ``weights_only=True``; a training checkpoint ``{"model": state_dict, ...}`` works too);
-2. an existing folder holding ``model.safetensors`` or ``model.pt`` (and optionally ``config.json``);
-3. ``"default"``: the small model shipped inside the package;
-4. otherwise a Hugging Face repo id (``facebook/VGGT-1B``), fetched through ``huggingface_hub`` with its
-   cache and offline mode (``HF_HUB_OFFLINE=1``) honoured.
-"""
+"""Saving and converting checkpoints (reading them is :mod:`openvggt.models.pretrained`)."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,199 +10,23 @@ from typing import Any
 
 import torch
 
+from openvggt.errors import CheckpointError
 from openvggt.models.config import VGGTConfig
+from openvggt.models.pretrained import (
+    CONFIG_METADATA_KEY,
+    check_state_dict,
+    config_from_metadata,
+    read_state_dict,
+    resolve_source,
+)
+from openvggt.models.vggt import VGGT
 
-log = logging.getLogger(__name__)
-
-CONFIG_METADATA_KEY = "openvggt_config"
-HUB_WEIGHT_FILES = ("model.safetensors", "model.pt")
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "vggt-small.safetensors"
-OFFICIAL_REPO = "facebook/VGGT-1B"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be found, read, or does not match the model."""
-
-
-# ---------------------------------------------------------------------------------------------- reading
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and string metadata from a weights file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-            return tensors, metadata
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except CheckpointError:
-        raise
-    except Exception as exc:  # corrupt file, pickle with code, wrong format
-        raise CheckpointError(f"cannot read weights from {path}: {exc}") from exc
-    metadata = {}
-    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
-        if isinstance(obj.get("model_config"), Mapping):  # an openvggt training checkpoint
-            metadata[CONFIG_METADATA_KEY] = json.dumps(obj["model_config"])
-        obj = obj["model"]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return dict(obj), metadata
+__all__ = ["CheckpointError", "convert_checkpoint", "load_model", "save_model", "save_state_dict"]
 
 
-def config_from_metadata(metadata: Mapping[str, str]) -> VGGTConfig | None:
-    text = metadata.get(CONFIG_METADATA_KEY)
-    return VGGTConfig.from_dict(json.loads(text)) if text else None
-
-
-def config_from_json(path: Path) -> VGGTConfig | None:
-    """Our own ``config.json`` or the official hub mixin's constructor kwargs."""
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text())
-    if CONFIG_METADATA_KEY in data:
-        return VGGTConfig.from_dict(data[CONFIG_METADATA_KEY])
-    official = {
-        "img_size",
-        "patch_size",
-        "embed_dim",
-        "enable_camera",
-        "enable_point",
-        "enable_depth",
-        "enable_track",
-    }
-    kwargs = {k: v for k, v in data.items() if k in official}
-    return VGGTConfig.from_dict(kwargs)
-
-
-# ---------------------------------------------------------------------------------------------- sources
-def resolve_source(source: str | Path, revision: str | None = None) -> tuple[Path, VGGTConfig | None]:
-    """Local weights file and any config found beside it (see the module docstring for the rules)."""
-    if str(source) == "default":
-        if not DEFAULT_WEIGHTS.is_file():
-            raise CheckpointError(f"the shipped default model is missing from the install ({DEFAULT_WEIGHTS})")
-        source = DEFAULT_WEIGHTS
-    path = Path(source).expanduser()
-    if path.is_file():
-        return path, config_from_json(path.with_name("config.json")) if path.suffix != ".safetensors" else None
-    if path.is_dir():
-        for name in HUB_WEIGHT_FILES:
-            if (path / name).is_file():
-                return path / name, config_from_json(path / "config.json")
-        raise CheckpointError(f"no {' or '.join(HUB_WEIGHT_FILES)} in folder {path}")
-    if path.suffix in (".pt", ".pth", ".bin", ".safetensors") or str(source).startswith((".", "/", "~")):
-        raise CheckpointError(f"weights file not found: {path}")
-    return _from_hub(str(source), revision)
-
-
-def _from_hub(repo_id: str, revision: str | None) -> tuple[Path, VGGTConfig | None]:
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise CheckpointError("loading from the Hugging Face hub needs huggingface_hub") from exc
-    errors = []
-    for name in HUB_WEIGHT_FILES:
-        try:
-            weights = Path(hf_hub_download(repo_id, name, revision=revision))
-        except EntryNotFoundError:
-            continue
-        except LocalEntryNotFoundError as exc:
-            errors.append(exc)
-            continue
-        except Exception as exc:  # network errors, unknown repo, auth
-            errors.append(exc)
-            continue
-        config = None
-        try:
-            config = config_from_json(Path(hf_hub_download(repo_id, "config.json", revision=revision)))
-        except Exception:  # config is optional: the official repo's kwargs are defaults anyway
-            log.debug("no config.json for %s", repo_id)
-        return weights, config
-    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface/hub"
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    why = "offline mode is on" if offline else f"the hub could not be reached ({errors[-1].__class__.__name__})"
-    raise CheckpointError(
-        f"cannot get weights for {repo_id!r}: {why} and they are not in the cache; download "
-        f"'{HUB_WEIGHT_FILES[1]}' from https://huggingface.co/{repo_id} and pass its path "
-        f"(--weights /path/to/{HUB_WEIGHT_FILES[1]}), or place the repo in the Hugging Face cache ({cache})"
-    )
-
-
-# ---------------------------------------------------------------------------------------------- loading
-def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """Raise one readable error listing missing, unexpected and mis-shaped keys."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshaped = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state)
-        if tuple(state[k].shape) != tuple(expected[k].shape)
-    )
-    if not (missing or unexpected or misshaped):
-        return
-    lines = [
-        f"checkpoint does not match the model: {len(missing)} missing, {len(unexpected)} unexpected, "
-        f"{len(misshaped)} mis-shaped keys (is the config right?)"
-    ]
-    for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
-        if keys:
-            shown = ", ".join(keys[:8]) + (f", ... (+{len(keys) - 8})" if len(keys) > 8 else "")
-            lines.append(f"  {title}: {shown}")
-    raise CheckpointError("\n".join(lines))
-
-
-def load_model(
-    source: str | Path,
-    config: VGGTConfig | str | None = None,
-    model_cls: type | None = None,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype | None = None,
-    revision: str | None = None,
-    heads: tuple[str, ...] | None = None,
-) -> Any:
-    """Build a model and load weights strictly.
-
-    Config resolution: ``config`` argument (a ``VGGTConfig`` or preset name) > config stored in the
-    safetensors metadata > ``config.json`` beside the weights > the official ``vggt-1b``.
-    ``heads`` keeps only the named heads (their weights are skipped, others must match exactly).
-    """
-    from openvggt.models.vggt import HEADS, VGGT
-
-    model_cls = model_cls or VGGT
-    path, found_config = resolve_source(source, revision)
-    state, metadata = read_state_dict(path)
-    if isinstance(config, str):
-        config = VGGTConfig.preset(config)
-    cfg = config or config_from_metadata(metadata) or found_config or VGGTConfig()
-    if heads is not None:
-        dropped = [h for h in HEADS if h not in heads]
-        cfg = cfg.with_heads(**{h: h in heads for h in HEADS})
-        state = {k: v for k, v in state.items() if not any(k.startswith(f"{h}_head.") for h in dropped)}
-    # Weights are computed in fp32 unless asked otherwise (the shipped model is stored in fp16).
-    target = dtype or torch.float32
-    state = {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
-    with torch.device("meta"):
-        model = model_cls(cfg)
-    check_state_dict(model, state)
-    model.load_state_dict(state, strict=True, assign=True)
-    _restore_non_persistent(model, device)
-    model = model.to(device=device)
-    log.info("loaded %s (%s parameters)", path, f"{sum(p.numel() for p in model.parameters()):,}")
-    return model.eval()
-
-
-def _restore_non_persistent(model: torch.nn.Module, device: str | torch.device) -> None:
-    """Meta-device construction leaves non-persistent buffers empty: rebuild them on ``device``."""
-    from openvggt.models.aggregator import IMAGENET_MEAN, IMAGENET_STD
-
-    agg = model.aggregator
-    agg._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
-    agg._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+def load_model(source: str | Path, **kwargs: Any) -> VGGT:
+    """:meth:`VGGT.from_pretrained` under its historical name (same arguments)."""
+    return VGGT.from_pretrained(source, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- saving
@@ -268,8 +82,6 @@ def convert_checkpoint(
     if isinstance(config, str):
         config = VGGTConfig.preset(config)
     cfg = config or config_from_metadata(metadata) or found_config or VGGTConfig()
-    from openvggt.models.vggt import VGGT
-
     with torch.device("meta"):
         model = VGGT(cfg)
     check_state_dict(model, state)

@@ -23,6 +23,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from openvggt.errors import ImageLoadError
+
 __all__ = ["ImageLoadError", "ImageMeta", "load_image_rgb", "load_images"]
 
 logger = logging.getLogger(__name__)
@@ -33,10 +35,6 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
-
-
-class ImageLoadError(ValueError):
-    """An image could not be read; the message names the file (or in-memory item)."""
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ class Aggregator(nn.Module):
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
         self.grad_checkpointing = False
 
+    def restore_buffers(self, device: str | torch.device) -> None:
+        """Rebuild the non-persistent buffers, which a model built on the meta device leaves empty."""
+        self._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
+        self._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = enable
         if isinstance(self.patch_embed, DinoV2Encoder):

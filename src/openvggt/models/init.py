@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from openvggt.layers.layer_scale import LayerScale
+from openvggt.models.config import VGGTConfig
+from openvggt.models.vggt import VGGT
 
 
 @torch.no_grad()
@@ -77,14 +79,13 @@ def _trunc_normal_(t: torch.Tensor, std: float, gen: torch.Generator) -> None:
     t.copy_(values)
 
 
-def random_model(config, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):  # noqa: ANN001
+def random_model(
+    config: VGGTConfig, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+) -> VGGT:
     """A randomly initialised model built without a CPU detour (meta -> device), in eval mode."""
-    from openvggt.io.checkpoint import _restore_non_persistent
-    from openvggt.models.vggt import VGGT
-
     with torch.device("meta"):
         model = VGGT(config)
     model = model.to_empty(device=device)
     init_weights_(model, seed)
-    _restore_non_persistent(model, device)
+    model.restore_buffers(device)
     return model.to(dtype).eval()

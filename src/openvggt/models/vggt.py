@@ -1,6 +1,8 @@
 """VGGT: images of one scene in, cameras / depth / point maps / tracks out, in one forward pass.
 
-Legend: B scenes, S frames, H x W image size (multiples of 14), N query points.
+Shape legend (used in every model module): B scenes, S frames per scene, P tokens per frame
+(1 camera + R registers + h*w patches, ``patch_start_idx = 1 + R``), C embed dim (2C: frame || global
+tokens), h x w patch grid, H x W image size (multiples of 14), N query points.
 Conventions: cameras are OpenCV (x right, y down, z forward), extrinsics world-to-camera, the world
 frame is the first camera's frame; quaternions are xyzw (scalar last).
 """
@@ -10,18 +12,56 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from openvggt.heads.camera import CameraHead
-from openvggt.heads.dpt import DPTHead
-from openvggt.models.aggregator import Aggregator
+from openvggt.models.aggregator import AggregatedTokens, Aggregator
 from openvggt.models.config import VGGTConfig
+from openvggt.models.heads.camera import CameraHead
+from openvggt.models.heads.dpt import DPTHead
+from openvggt.models.pretrained import HEAD_NAMES, PretrainedMixin
 
-HEADS = ("camera", "depth", "point", "track")
+HEADS = HEAD_NAMES
+
+
+@dataclass
+class Intermediates:
+    """The aggregator's tokens of some layers: what every head reads, and the backbone features of VGGT.
+
+    ``tokens[layer]`` is ``[B, S, P, 2C]``: the frame-attention output (channels ``:C``) concatenated with the
+    global-attention output (channels ``C:``) of that layer.
+    """
+
+    tokens: AggregatedTokens
+    patch_start_idx: int
+    image_hw: tuple[int, int]
+    patch_size: int
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted(self.tokens))
+
+    def frame_tokens(self, layer: int) -> torch.Tensor:
+        """``[B, S, P, C]`` output of the frame-attention block of ``layer``."""
+        x = self.tokens[layer]
+        return x[..., : x.shape[-1] // 2]
+
+    def global_tokens(self, layer: int) -> torch.Tensor:
+        """``[B, S, P, C]`` output of the global-attention block of ``layer``."""
+        x = self.tokens[layer]
+        return x[..., x.shape[-1] // 2 :]
+
+    def camera_tokens(self, layer: int) -> torch.Tensor:
+        """``[B, S, 2C]`` camera token of every frame."""
+        return self.tokens[layer][:, :, 0]
+
+    def patch_grid(self, layer: int) -> torch.Tensor:
+        """``[B, S, h, w, 2C]`` patch tokens of ``layer`` on the image's patch grid."""
+        x = self.tokens[layer][:, :, self.patch_start_idx :]  # [B, S, h*w, 2C]
+        h, w = self.image_hw[0] // self.patch_size, self.image_hw[1] // self.patch_size
+        return x.reshape(*x.shape[:2], h, w, x.shape[-1])  # [B, S, h, w, 2C]
 
 
 @dataclass
@@ -59,7 +99,7 @@ class VGGTOutput(Mapping):
         return tuple(f.name for f in fields(cls))
 
 
-class VGGT(nn.Module):
+class VGGT(nn.Module, PretrainedMixin):
     def __init__(self, config: VGGTConfig | None = None):
         super().__init__()
         cfg = config or VGGTConfig()
@@ -78,7 +118,7 @@ class VGGT(nn.Module):
             else None
         )
         if cfg.enable_track:
-            from openvggt.heads.track import TrackHead
+            from openvggt.models.heads.track import TrackHead
 
             self.track_head = TrackHead(dim, cfg.track_head, cfg.dpt, cfg.patch_size)
         else:
@@ -88,17 +128,9 @@ class VGGT(nn.Module):
         self.heads_fp32: bool | None = None
 
     # ------------------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(
-        cls, source: str | Path, config: VGGTConfig | str | None = None, **kwargs: Any
-    ) -> VGGT:
-        """Load weights from a ``.pt``/``.pth``/``.safetensors`` file, a folder, or a Hugging Face repo id.
-
-        See :func:`openvggt.io.checkpoint.load_model` for the resolution rules and options.
-        """
-        from openvggt.io.checkpoint import load_model
-
-        return load_model(source, config=config, model_cls=cls, **kwargs)
+    def restore_buffers(self, device: str | torch.device) -> None:
+        """Rebuild the non-persistent buffers (empty after building on the meta device)."""
+        self.aggregator.restore_buffers(device)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.aggregator.set_grad_checkpointing(enable)
@@ -143,14 +175,45 @@ class VGGT(nn.Module):
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points.unsqueeze(0)
         run = self._select_heads(heads, query_points is not None)
-        image_hw = (images.shape[-2], images.shape[-1])
+        inter = self.forward_intermediates(images, layers=self.layers_for(run))
+        return self.forward_heads(inter, run, query_points, track_iters=track_iters, track_logits=track_logits,
+                                  images=images)
 
-        tokens, patch_start_idx = self.aggregator(images, layers=self.layers_for(run))
+    def forward_intermediates(self, images: torch.Tensor, layers: Iterable[int] | None = None) -> Intermediates:
+        """The aggregator's tokens of ``layers`` (default: all ``depth`` layers; negatives count from the end).
+
+        ``images`` is ``[S, 3, H, W]`` or ``[B, S, 3, H, W]`` in [0, 1]. Only the asked-for layers are kept, so
+        ``layers=[-1]`` costs one layer's memory. This is VGGT as a feature backbone (timm's naming).
+        """
+        if images.ndim == 4:
+            images = images.unsqueeze(0)  # [S, 3, H, W] -> [1, S, 3, H, W]
+        if images.ndim != 5 or images.shape[2] != 3:
+            raise ValueError(f"expected images [S, 3, H, W] or [B, S, 3, H, W], got {tuple(images.shape)}")
+        tokens, patch_start_idx = self.aggregator(images, layers=layers)
+        return Intermediates(tokens, patch_start_idx, (images.shape[-2], images.shape[-1]), self.config.patch_size)
+
+    def forward_heads(
+        self,
+        inter: Intermediates,
+        heads: Iterable[str] | None = None,
+        query_points: torch.Tensor | None = None,
+        track_iters: int | None = None,
+        track_logits: bool = False,
+        images: torch.Tensor | None = None,
+    ) -> VGGTOutput:
+        """Run ``heads`` on tokens from :meth:`forward_intermediates` (which must hold the layers they read)."""
+        if query_points is not None and query_points.ndim == 2:
+            query_points = query_points.unsqueeze(0)  # [N, 2] -> [1, N, 2]
+        run = self._select_heads(heads, query_points is not None)
+        missing = self.layers_for(run) - set(inter.tokens)
+        if missing:
+            raise ValueError(f"heads {run} read layers {sorted(missing)}, which these intermediates do not hold")
+        tokens, image_hw, patch_start_idx = inter.tokens, inter.image_hw, inter.patch_start_idx
         out = VGGTOutput()
-        with self._heads_precision(images.device.type):
+        device_type = next(iter(tokens.values())).device.type
+        with self._heads_precision(device_type):
             if "camera" in run:
-                cam_tokens = tokens[self.config.depth - 1][:, :, 0]  # [B, S, 2C]
-                out.pose_enc_list = self.camera_head(cam_tokens)
+                out.pose_enc_list = self.camera_head(inter.camera_tokens(self.config.depth - 1))  # each [B, S, 9]
                 out.pose_enc = out.pose_enc_list[-1]
             if "depth" in run:
                 out.depth, out.depth_conf = self.depth_head(tokens, image_hw, patch_start_idx)
@@ -166,7 +229,7 @@ class VGGT(nn.Module):
                 apply_sigmoid=not track_logits,
             )
             out.track_list, out.track = track_list, track_list[-1]
-        if not self.training:
+        if not self.training and images is not None:
             out.images = images
         return out
 

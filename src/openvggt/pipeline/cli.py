@@ -84,7 +84,7 @@ def _set_threads(threads: int | None) -> None:
         import torch
 
         if threads < 1:
-            from openvggt.pipeline.errors import UserError
+            from openvggt.errors import UserError
 
             raise UserError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)

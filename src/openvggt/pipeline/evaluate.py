@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openvggt.pipeline.errors import InputError
+from openvggt.errors import InputError
 
 
 def load_reference(path: str | os.PathLike) -> list[dict]:
@@ -60,7 +60,7 @@ def compare_cameras(
         names: image names of the reconstruction; extrinsics ``[S, 3, 4]`` world-to-camera;
             intrinsics ``[S, 3, 3]`` in pixels of images of ``sizes`` (w, h).
     """
-    from openvggt.eval.metrics import camera_metrics
+    from openvggt.metrics import camera_metrics
 
     reference = load_reference(cameras_json)
     ours = {Path(n).name: i for i, n in enumerate(names)}

@@ -13,37 +13,11 @@ from dataclasses import dataclass
 
 import torch
 
-from openvggt.bench import DTYPES  # the names --dtype accepts everywhere
+from openvggt.errors import InputError
 from openvggt.models.vggt import VGGT, VGGTOutput
-from openvggt.pipeline.errors import InputError, UserError
+from openvggt.runtime import autocast, resolve_dtype
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None: CUDA when available, else CPU; otherwise the named device, checked."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise UserError(f"--device {device!r} is not a device (use cpu, cuda, cuda:1, mps or auto)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"--device {device}: MPS is not available on this machine")
-    return dev
-
-
-def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for ``dtype`` in ``DTYPES`` (fp32: none)."""
-    if dtype not in DTYPES:
-        raise UserError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    if dtype == "fp32":
-        return contextlib.nullcontext()
-    if dtype == "fp16" and device.type == "cpu":
-        raise UserError("--dtype fp16 is not supported on CPU; use bf16 or fp32")
-    return torch.autocast(device.type, dtype=DTYPES[dtype])
 
 
 @dataclass
@@ -83,6 +57,7 @@ def run_model(
     With no heads, only the aggregator runs (for the layers the track head reads) and the tokens are kept.
     """
     device = next(model.parameters()).device
+    dtype = resolve_dtype(dtype, device)
     if not heads:
         with torch.inference_mode(), autocast(device, dtype):
             tokens, start = model.aggregator(images[None].to(device), layers=model.layers_for(("track",)))

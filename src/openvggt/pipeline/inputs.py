@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from openvggt.errors import InputError
 from openvggt.io.images import ImageLoadError, ImageMeta, load_image_rgb, load_images
-from openvggt.pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 

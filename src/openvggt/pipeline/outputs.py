@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from openvggt.pipeline.errors import OutputExistsError
+from openvggt.errors import OutputExistsError
 
 log = logging.getLogger(__name__)
 

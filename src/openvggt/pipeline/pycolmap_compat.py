@@ -20,7 +20,7 @@ def _pycolmap():  # noqa: ANN202
     try:
         import pycolmap
     except ImportError as exc:  # pragma: no cover - a declared extra
-        from openvggt.pipeline.errors import UserError
+        from openvggt.errors import UserError
 
         raise UserError("--ba needs pycolmap (pip install 'openvggt[recon]')") from exc
     return pycolmap

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from openvggt.errors import InputError
 from openvggt.io.colmap import ColmapModel
 from openvggt.io.images import ImageMeta
 from openvggt.pipeline.ba import BAOptions, BAResult
-from openvggt.pipeline.errors import InputError
 from openvggt.pipeline.inputs import InputFrame
 from openvggt.pipeline.timing import StageTimer, format_timings
 from openvggt.pipeline.track import MIN_TRACK_SIDE, Tracks, model_footprint
@@ -247,8 +247,9 @@ def reconstruct(
     ``options`` fields can also be given as keyword arguments (``ba=True``, ``mode="pad"``, ...).
     ``reference``: a ``cameras.json`` (see ``../shared/scenes``) to score the cameras against.
     """
-    from openvggt.pipeline.inference import load_model_for, resolve_device, run_model
+    from openvggt.pipeline.inference import load_model_for, run_model
     from openvggt.pipeline.inputs import collect_inputs, load_frames
+    from openvggt.runtime import resolve_device
 
     options = replace(options or ReconstructOptions(), **overrides)
     options.check()

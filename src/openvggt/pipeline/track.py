@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from openvggt.errors import InputError
 from openvggt.io.images import ImageMeta
-from openvggt.pipeline.errors import InputError
 from openvggt.pipeline.inference import ModelRun, autocast
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,10 @@ def track_points(
 ) -> TrackResult:
     """Track ``queries`` (a file, see :func:`parse_queries`, or an ``[N, 3]`` array of (frame, x, y) in
     original pixels, pixel centres at integers) through the frames of ``inputs``."""
-    from openvggt.pipeline.inference import load_model_for, resolve_device, run_model
+    from openvggt.pipeline.inference import load_model_for, run_model
     from openvggt.pipeline.inputs import collect_inputs, load_frames
     from openvggt.pipeline.timing import StageTimer
+    from openvggt.runtime import resolve_device
 
     timer = StageTimer()
     given = model is not None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openvggt.pipeline.errors import InputError
+from openvggt.errors import InputError
 from openvggt.pipeline.inputs import InputFrame
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from openvggt.cli import UserError
+    from openvggt.errors import UserError
     from openvggt.train.config import TrainConfig
 
     try:

@@ -17,7 +17,7 @@ _CACHE: dict[tuple, list[dict]] = {}
 
 @torch.no_grad()
 def validate(model, cfg: TrainConfig, device: torch.device, writer=None, step: int = 0) -> dict[str, float]:  # noqa: ANN001
-    from openvggt.eval.metrics import camera_metrics, depth_metrics
+    from openvggt.metrics import camera_metrics, depth_metrics
     from openvggt.train.data import validation_batches
 
     if cfg.data.val_scenes <= 0:

@@ -1,5 +1,0 @@
-"""Point tracking head (one copy, used by the model and the pipelines)."""
-
-from openvggt.heads.track.head import TrackHead
-
-__all__ = ["TrackHead"]
