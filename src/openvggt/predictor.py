@@ -89,8 +89,9 @@ class Predictor:
         self.dtype = resolve_dtype(dtype, self.device)
         heads = None if heads is None else tuple(heads)
         if model is None:
-            model = VGGT.from_pretrained("default" if weights is None else weights, config=config, device=self.device,
-                                         heads=heads)
+            model = VGGT.from_pretrained(
+                "default" if weights is None else weights, config=config, device=self.device, heads=heads
+            )
             self.weights = str(weights or "default")
         else:
             model = model.to(self.device).eval()

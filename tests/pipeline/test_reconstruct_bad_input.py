@@ -88,12 +88,12 @@ def test_existing_output_needs_overwrite(tmp_path, image_folder, tiny_weights, c
 
 @pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_failed_or_interrupted_write_leaves_nothing(failure, tmp_path, image_folder, tiny_weights, monkeypatch):
-    from openvggt.pipeline import report
+    from openvggt.pipeline import outputs
 
     def explode(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(report, "write_report", explode)
+    monkeypatch.setattr(outputs, "write_report", explode)
     out = tmp_path / "out"
     if isinstance(failure, KeyboardInterrupt):
         assert _run([image_folder], out, tiny_weights) == 130

@@ -98,9 +98,7 @@ def umeyama_alignment(src, dst, with_scale: bool = True):
         ``dst ~ s R src + t``; numpy in gives numpy out (``s`` a float when unbatched).
     """
     if tuple(src.shape) != tuple(dst.shape) or src.shape[-1] != 3 or len(src.shape) < 2:
-        raise ValueError(
-            f"expected matching [..., N, 3] point sets, got {tuple(src.shape)} and {tuple(dst.shape)}"
-        )
+        raise ValueError(f"expected matching [..., N, 3] point sets, got {tuple(src.shape)} and {tuple(dst.shape)}")
     if src.shape[-2] < 3:
         raise ValueError(f"umeyama_alignment needs at least 3 point pairs, got {src.shape[-2]}")
     is_numpy, (src_t, dst_t) = _to_torch(src, dst)
@@ -153,9 +151,7 @@ def align_cameras_sim3(pred_extrinsics, ref_extrinsics, with_scale: bool = True,
         )
     is_numpy, (pred, ref) = _to_torch(pred_extrinsics, ref_extrinsics)
     pred_centres, ref_centres = camera_centers(pred), camera_centers(ref)  # [S, 3]
-    use_centres = rotation_from == "centers" or (
-        rotation_from == "auto" and _centres_well_spread(ref_centres)
-    )
+    use_centres = rotation_from == "centers" or (rotation_from == "auto" and _centres_well_spread(ref_centres))
     if use_centres:
         scale, rotation, translation = umeyama_alignment(pred_centres, ref_centres, with_scale=with_scale)
     else:

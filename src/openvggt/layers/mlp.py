@@ -9,9 +9,7 @@ from openvggt.layers.linear import Linear
 
 
 class Mlp(nn.Module):
-    def __init__(
-        self, in_features: int, hidden_features: int, out_features: int | None = None, bias: bool = True
-    ):
+    def __init__(self, in_features: int, hidden_features: int, out_features: int | None = None, bias: bool = True):
         super().__init__()
         self.fc1 = Linear(in_features, hidden_features, bias=bias)
         self.act = nn.GELU()

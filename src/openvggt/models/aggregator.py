@@ -62,9 +62,7 @@ class Aggregator(nn.Module):
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, c) * 1e-6)
         self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, c) * 1e-6)
         self.patch_start_idx = 1 + cfg.num_register_tokens
-        self.register_buffer(
-            "_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False
-        )
+        self.register_buffer("_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
         self.grad_checkpointing = False
 
@@ -89,9 +87,7 @@ class Aggregator(nn.Module):
         reg = _first_and_rest(self.register_token, b, s).to(dtype)  # [B*S, R, C]
         return torch.cat([cam, reg, patches], dim=1)
 
-    def forward(
-        self, images: torch.Tensor, layers: Iterable[int] | None = None
-    ) -> tuple[AggregatedTokens, int]:
+    def forward(self, images: torch.Tensor, layers: Iterable[int] | None = None) -> tuple[AggregatedTokens, int]:
         """Run the trunk.
 
         Args:
@@ -128,9 +124,7 @@ class Aggregator(nn.Module):
                 if i in keep:
                     frame_out[i] = tokens.reshape(b, s, p, c)
             for i in range(start, start + k):
-                tokens = self._run(
-                    self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask
-                )
+                tokens = self._run(self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask)
                 if i in keep:
                     out[i] = torch.cat([frame_out.pop(i), tokens.reshape(b, s, p, c)], dim=-1)
         return out, self.patch_start_idx

@@ -168,9 +168,7 @@ class DPTHead(nn.Module):
                 t = self._add_pos(t, width, height)
             levels.append(self.resize_layers[level](t))
         out = self._fuse(levels)
-        out = _resize(
-            out, (int(hp * self.patch_size / self.down_ratio), int(wp * self.patch_size / self.down_ratio))
-        )
+        out = _resize(out, (int(hp * self.patch_size / self.down_ratio), int(wp * self.patch_size / self.down_ratio)))
         if self.use_pos_embed:
             out = self._add_pos(out, width, height)
         if self.feature_only:
@@ -222,9 +220,7 @@ def sincos_1d(pos: torch.Tensor, dim: int, omega0: float = 100.0) -> torch.Tenso
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def uv_sincos_embedding(
-    ch: int, hh: int, ww: int, aspect: float, dtype: torch.dtype, device=None
-) -> torch.Tensor:  # noqa: ANN001
+def uv_sincos_embedding(ch: int, hh: int, ww: int, aspect: float, dtype: torch.dtype, device=None) -> torch.Tensor:  # noqa: ANN001
     """``[1, ch, hh, ww]`` embedding: u half first, then v; computed in float64, returned as fp32."""
     grid = uv_grid(hh, ww, aspect, dtype, device)
     emb = torch.cat([sincos_1d(grid[..., 0], ch // 2), sincos_1d(grid[..., 1], ch // 2)], dim=-1)
