@@ -1,4 +1,7 @@
-"""Two-layer perceptron with exact (erf) GELU: ``fc2(gelu(fc1(x)))``."""
+"""Two-layer perceptron with exact (erf) GELU: ``fc2(gelu(fc1(x)))``.
+
+Shape legend (docs/architecture.md): ``[..., C]`` in, ``[..., C_out]`` out.
+"""
 
 from __future__ import annotations
 

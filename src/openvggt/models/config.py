@@ -153,8 +153,6 @@ def _patch_embed_from_name(name: str) -> dict[str, Any]:
     return {"arch": "dinov2_reg", "depth": depth, "num_heads": heads}
 
 
-
-
 def _tiny() -> VGGTConfig:
     # Matches the structure of the parity fixture: cheap enough for unit tests.
     return VGGTConfig(

@@ -1,4 +1,7 @@
-"""Track head: a DPT feature extractor (half resolution) feeding the iterative point tracker."""
+"""Track head: a DPT feature extractor (half resolution) feeding the iterative point tracker.
+
+Shape legend (docs/architecture.md): B scenes, S frames, N query points, C track-feature channels.
+"""
 
 from __future__ import annotations
 
