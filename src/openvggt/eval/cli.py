@@ -23,6 +23,7 @@ from openvggt.eval.report import markdown_table, plot_results, write_json, write
 from openvggt.eval.runner import ColmapMethod, EvalOptions, evaluate
 from openvggt.eval.suites import suite_scenes
 from openvggt.eval.vggt_method import VggtMethod, VggtOptions
+from openvggt.runtime import DTYPE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     )
     p.add_argument("--weights", default="default", help="VGGT weights: file, folder, hub id or 'default' [default]")
     p.add_argument("--ba", action="store_true", help="VGGT with bundle adjustment (as `openvggt reconstruct --ba`)")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="VGGT autocast dtype [fp32]")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="auto", help="VGGT precision [auto: the fastest accurate]")
     p.add_argument("--device", default="auto", help="VGGT device: auto (CUDA if available), cpu, cuda [auto]")
     p.add_argument("--size", type=int, default=None, help="VGGT input width, a multiple of 14 [model's, 518]")
     p.add_argument("--threads", type=int, default=-1, help="COLMAP threads (-1: all cores) [-1]")

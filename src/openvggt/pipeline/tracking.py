@@ -21,12 +21,11 @@ import torch
 from tqdm import tqdm
 
 from openvggt.errors import InputError
+from openvggt.models.heads.track.head import MIN_TRACK_SIDE
 from openvggt.models.vggt import Intermediates
 from openvggt.predictor import Predictor
 
 log = logging.getLogger(__name__)
-
-MIN_TRACK_SIDE = 128  # the track head needs at least this many pixels per side
 
 
 @dataclass

@@ -14,6 +14,8 @@ from openvggt.models.config import DPTConfig, TrackHeadConfig
 from openvggt.models.heads.dpt import DPTHead
 from openvggt.models.heads.track.tracker import TrackPredictor
 
+MIN_TRACK_SIDE = 128  # pixels per side of the input: the correlation pyramid needs the room
+
 
 class TrackHead(nn.Module):
     def __init__(self, dim_in: int, cfg: TrackHeadConfig, dpt_cfg: DPTConfig, patch_size: int = 14):
@@ -43,7 +45,7 @@ class TrackHead(nn.Module):
 
         Returns ``(tracks per iteration: list of [B, S, N, 2], vis [B, S, N], conf [B, S, N])``.
         """
-        if min(image_hw) < 128:
-            raise ValueError(f"the track head needs images of at least 128 px per side, got {image_hw}")
+        if min(image_hw) < MIN_TRACK_SIDE:
+            raise ValueError(f"the track head needs images of at least {MIN_TRACK_SIDE} px per side, got {image_hw}")
         fmaps = self.feature_extractor(tokens, image_hw, patch_start_idx)  # [B, S, F, H/2, W/2]
         return self.tracker(query_points, fmaps, iters=iters, apply_sigmoid=apply_sigmoid)
