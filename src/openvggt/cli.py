@@ -115,6 +115,8 @@ def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
         ("openvggt.data.cli", "add_synth_parser"),
         ("openvggt.train.cli", "add_parser"),
         ("openvggt.eval.cli", "add_parser"),
+        ("openvggt.viz.cli", "add_parser"),
+        ("openvggt.serve.cli", "add_parser"),
     ):
         adder = _optional(module, name)
         if adder is not None:
