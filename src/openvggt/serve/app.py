@@ -238,7 +238,7 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
         try:
             uploads = [f for f in form.getlist("files") if not isinstance(f, str)]
             if len(uploads) > limits.max_files:
-                raise HTTPException(413, f"more than {limits.max_files} files; that is the limit")
+                raise HTTPException(413, f"{len(uploads)} files is over the limit of {limits.max_files}")
             raw = form.get("options")
             try:
                 chosen = JobOptions.model_validate_json(raw) if isinstance(raw, str) and raw.strip() else JobOptions()
