@@ -3,6 +3,6 @@
 export {
   WebGLRenderer, Scene, PerspectiveCamera, Color, BufferGeometry, BufferAttribute, Float32BufferAttribute,
   Points, PointsMaterial, LineSegments, Line, LineBasicMaterial, Group, Vector3, Mesh, MeshBasicMaterial,
-  TextureLoader, DoubleSide, LinearSRGBColorSpace, REVISION,
+  TextureLoader, DoubleSide, LinearSRGBColorSpace, ColorManagement, REVISION,
 } from 'three';
 export { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';

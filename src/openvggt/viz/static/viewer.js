@@ -78,9 +78,10 @@
   function mount(container, payload) {
     const T = global.THREE;
     if (!T) throw new Error("three.bundle.min.js must load before viewer.js");
+    T.ColorManagement.enabled = false; // colours and pictures are sRGB bytes: draw them as they are
     container.style.background = container.style.background || "#15181d";
     const renderer = new T.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-    renderer.outputColorSpace = T.LinearSRGBColorSpace; // colours are sRGB bytes already: no conversion
+    renderer.outputColorSpace = T.LinearSRGBColorSpace; // no conversion on output either
     renderer.setPixelRatio(Math.min(global.devicePixelRatio || 1, 2));
     const size = () => [Math.max(container.clientWidth, 50), Math.max(container.clientHeight, 50)];
     renderer.setSize(...size());
@@ -102,12 +103,24 @@
     const cloud = new T.Points(geometry, material);
     root.add(cloud);
 
-    // Scale of the scene: the point box, or the camera spread when there are no points.
+    // Scale and middle of the scene from the 5th-95th percentiles of the points (robust to stray
+    // points), or from the camera spread when there are no points.
     const cams = payload.cameras || [];
     const centres = cams.map((c) => cameraToWorld(c.w2c, 0, 0, 0));
-    const lo = payload.points.min, hi = payload.points.max;
+    const n = payload.points.count;
+    const stride = Math.max(1, Math.floor(n / 5000));
+    const lo = [], hi = [], mid = [];
+    for (let a = 0; a < 3; a++) {
+      const v = [];
+      for (let i = 0; i < n; i += stride) v.push(pts.position[3 * i + a]);
+      if (!v.length) for (const c of centres) v.push(c[a]);
+      if (!v.length) v.push(0);
+      v.sort((x, y) => x - y);
+      const at = (q) => v[Math.min(v.length - 1, Math.floor(q * v.length))];
+      lo.push(at(0.05)); hi.push(at(0.95)); mid.push(at(0.5));
+    }
     let extent = Math.hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
-    if (!(payload.points.count > 0) || !isFinite(extent) || extent <= 0) extent = 1;
+    if (!isFinite(extent) || extent <= 0) extent = 1;
 
     // Cameras: frustum lines, their pictures, the trajectory through the centres.
     const frustumGroup = new T.Group(), imageGroup = new T.Group(), trajGroup = new T.Group();
@@ -139,24 +152,17 @@
     }
     root.add(frustumGroup, imageGroup, trajGroup);
 
-    // View: behind and above the first camera, looking at the middle of the cloud.
+    // View: from the first camera's side, raised a little, looking at the middle of the cloud.
     const [w, h] = size();
     const camera = new T.PerspectiveCamera(50, w / h, extent * 1e-3, extent * 100);
     const toView = (p) => new T.Vector3(p[0], -p[1], -p[2]);
-    let target = new T.Vector3();
-    if (payload.points.count > 0) {
-      target = toView([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2]);
-    } else if (centres.length) {
-      target = toView(cameraToWorld(cams[0].w2c, 0, 0, 1));
-    }
+    const target = toView(mid);
     const home = () => {
-      if (cams.length) {
-        const c = centres[0], f = cams[0].w2c[2], down = cams[0].w2c[1];
-        camera.position.copy(toView([0, 1, 2].map((a) => c[a] - 0.5 * extent * f[a] - 0.3 * extent * down[a])));
-        camera.up.copy(toView(down.slice(0, 3).map((v) => -v)));
-      } else {
-        camera.position.copy(target.clone().add(new T.Vector3(0, 0, extent)));
-      }
+      const f = cams.length ? cams[0].w2c[2] : [0, 0, 1], down = cams.length ? cams[0].w2c[1] : [0, 1, 0];
+      const dir = [0, 1, 2].map((a) => f[a] + 0.5 * down[a]);
+      const len = Math.hypot(...dir) || 1;
+      camera.position.copy(toView([0, 1, 2].map((a) => mid[a] - (1.2 * extent * dir[a]) / len)));
+      camera.up.copy(toView(down.slice(0, 3).map((v) => -v)));
       camera.lookAt(target);
     };
     home();
