@@ -23,7 +23,7 @@ CHROMEDRIVER = os.environ.get("OPENVGGT_CHROMEDRIVER", "/usr/bin/chromedriver")
 def _missing() -> str | None:
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not (os.path.isfile(path) or shutil.which(path)):
-            return f"{path} not found: apt-get install chromium chromium-driver (see README, Development)"
+            return f"{path} not found: apt-get install {package} (see README, Development)"
     try:
         import selenium  # noqa: F401
     except ImportError:

@@ -52,8 +52,10 @@ def test_page_uploads_examples_and_draws_the_result(live_server):
         driver.find_element(By.ID, "files").send_keys(paths)
         driver.find_element(By.ID, "submit").click()
         WebDriverWait(driver, 180, poll_frequency=0.5).until(
-            lambda d: d.find_element(By.ID, "viewer").get_attribute("data-ready") == "1"
-            or d.find_element(By.ID, "error").text
+            lambda d: (
+                d.find_element(By.ID, "viewer").get_attribute("data-ready") == "1"
+                or d.find_element(By.ID, "error").text
+            )
         )
         assert driver.find_element(By.ID, "error").text == ""
         time.sleep(0.5)  # one more animation frame for the textures
