@@ -16,7 +16,9 @@ import openvggt.data.cli as data_cli
 import openvggt.demo as demo
 import openvggt.eval.cli as eval_cli
 import openvggt.pipeline.cli as pipeline_cli
+import openvggt.serve.cli as serve_cli
 import openvggt.train.cli as train_cli
+import openvggt.viz.cli as viz_cli
 from openvggt._version import __version__
 from openvggt.bench import format_table, run_bench, write_json
 from openvggt.errors import UserError
@@ -116,6 +118,8 @@ def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
         data_cli.add_synth_parser,
         train_cli.add_parser,
         eval_cli.add_parser,
+        viz_cli.add_parser,
+        serve_cli.add_parser,
         _add_bench,
         _add_convert,
     ]

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from openvggt.geometry import camera_centers
+from openvggt.viz.web import viewer_section
 
 MAX_FRAMES_SHOWN = 60
 THUMB_WIDTH = 240
@@ -227,6 +228,7 @@ def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
 <p>{html.escape(rec.weights)} · input {rec.images.shape[2]}x{rec.images.shape[1]} ({rec.options.mode}) ·
 {"with" if rec.ba is not None else "without"} bundle adjustment</p></header><main>
 {_cards(rec)}
+{viewer_section(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, rec.images)}
 <section><h2>Camera trajectory</h2><p class="note">World frame = first camera (OpenCV: x right, y down,
 z forward); arrows show viewing directions, colour runs from the first to the last frame.</p>
 <img src="{trajectory_png(rec)}" alt="camera trajectory" style="max-width:100%"></section>
