@@ -96,8 +96,9 @@ def robust_sim3(
     k = 1.345 if loss == "huber" else 2.385
     weights = prior
     matrix = to_matrix(*umeyama_alignment(src, dst, weights=weights))
-    it = 0
-    for it in range(1, iterations + 1):
+    done = 0
+    for step in range(1, iterations + 1):
+        done = step
         residual = np.linalg.norm(dst - apply(matrix, src), axis=-1)
         sigma = 1.4826 * float(np.median(residual))
         if sigma <= 1e-15 * (1.0 + float(np.abs(dst).max())):
@@ -111,4 +112,4 @@ def robust_sim3(
     residual = np.linalg.norm(dst - apply(matrix, src), axis=-1)
     median = float(np.median(residual))
     inliers = float(np.mean(residual <= max(3 * 1.4826 * median, 1e-12)))
-    return RobustFit(matrix, median, inliers, it, len(src))
+    return RobustFit(matrix, median, inliers, done, len(src))
