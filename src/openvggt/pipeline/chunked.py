@@ -323,3 +323,64 @@ def _report(path: Path, result: ChunkedResult, run: ChunkedRun, chunk_rows: list
     loop_rows = [{"chunks": f"{e.a}-{e.b}", "frames": f"{e.frames[0]}-{e.frames[1]}",
                   "similarity": e.similarity or 0.0} for e in run.edges]  # fmt: skip
     write_report(path, result.summary, trajectory_png(centres, loops), chunk_rows, loop_rows)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def too_many_for_one_pass(args) -> bool:  # noqa: ANN001 - argparse namespace of `openvggt reconstruct`
+    """Whether a folder or a list of images has more frames than one pass fits in the default memory budget.
+
+    Videos keep the one-pass default (a sample of 32 frames) unless a long-sequence flag is given.
+    """
+    try:
+        source = open_source(args.inputs)
+    except InputError:
+        return False  # globs, videos, mixtures: the one-pass pipeline reports its own errors
+    if len(source) <= 64 or not hasattr(source, "paths"):
+        return False
+    from openvggt.models.config import VGGTConfig
+
+    config = VGGTConfig.preset("vggt-small") if args.weights == "default" else VGGTConfig()
+    side = args.size or config.img_size
+    per_frame = planning.frame_bytes(config, (side * 3 // 4 // 14 * 14, side), args.dtype)
+    budget = planning.default_memory_budget("cpu" if args.device == "auto" else args.device)
+    if len(source) * per_frame <= budget * 1e9:
+        return False
+    log.warning("%d frames do not fit one pass in %.1f GB: reconstructing chunk by chunk", len(source), budget)
+    return True
+
+
+def run_chunked_cli(args) -> int:  # noqa: ANN001
+    """``openvggt reconstruct`` with long-sequence flags (see :mod:`openvggt.pipeline.cli`)."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    options = ChunkedOptions(
+        chunk=args.chunk, overlap=args.overlap, max_memory=args.max_memory, loop_closure=args.loop_closure,
+        merge_tokens=args.merge_tokens, mode=args.mode, size=args.size, device=args.device, dtype=args.dtype,
+        conf_threshold=args.conf_threshold, camera_model=args.camera_model, stride=args.stride,
+        max_frames=args.max_frames,
+    )  # fmt: skip
+    if args.ba or args.use_point_map or args.shared_camera or args.fps:
+        raise InputError("--ba, --use-point-map, --shared-camera and --fps are not available in chunked mode yet")
+    gt = None
+    if args.reference:
+        from openvggt.data.readers import read_scene
+        from openvggt.longseq.sequences import scene_sequence
+
+        ref = Path(args.reference)
+        _, gt = scene_sequence(read_scene(ref.parent if ref.is_file() else ref))
+    result = reconstruct_chunked(args.inputs, args.out, weights=args.weights, options=options,
+                                 overwrite=args.overwrite, copy_images=not args.no_images, gt=gt)  # fmt: skip
+    s = result.summary
+    print(f"reconstructed {s['frames']} frames in {s['chunks']} chunks of {s['chunk']} -> {result.out}")
+    if options.loop_closure:
+        print(f"loop closure: {len(s['loops'])} loop(s) closed")
+    if s.get("reference"):
+        r = s["reference"]
+        print(f"vs reference: ATE {r['ate_rmse']:.4f}, RPE {r['rpe_trans']:.4f} / {r['rpe_rot_deg']:.3f} deg, "
+              f"AUC@30 {r['auc30']:.1f}, depth AbsRel {r.get('abs_rel', float('nan')):.3f}")  # fmt: skip
+    print(f"report: {result.out / 'report.html'}")
+    return 0
