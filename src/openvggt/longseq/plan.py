@@ -1,7 +1,8 @@
 """Chunk planning: which frames each chunk holds, from ``--chunk N --overlap K`` or a memory budget.
 
-A plan covers frames ``0 .. S-1`` with chunks ``[start, end)`` of at most ``chunk`` frames; consecutive chunks
-share exactly ``overlap`` frames (the last chunk is shifted back so that it is full, sharing more if needed).
+A plan covers frames ``0 .. S-1`` with chunks ``[start, end)`` of ``chunk`` frames (one shorter chunk when the
+sequence is); consecutive chunks share at least ``overlap`` frames: the fewest chunks that can, spread evenly
+(so no chunk is left with only a couple of new frames).
 Each frame is *owned* by the first chunk that holds it: its outputs come from that chunk.
 """
 
@@ -52,9 +53,8 @@ def plan_chunks(num_frames: int, chunk: int, overlap: int) -> list[Chunk]:
     if overlap >= chunk:
         raise InputError(f"--overlap ({overlap}) must be smaller than --chunk ({chunk})")
     step = chunk - overlap
-    starts = list(range(0, num_frames - chunk, step)) + [num_frames - chunk]
-    if len(starts) > 1 and starts[-1] == starts[-2]:
-        starts.pop()
+    count = -(-(num_frames - overlap) // step)  # ceil: chunks needed at the full step
+    starts = [round(i * (num_frames - chunk) / (count - 1)) for i in range(count)]  # evenly spread, full chunks
     chunks = []
     for i, start in enumerate(starts):
         own = 0 if i == 0 else chunks[-1].end
