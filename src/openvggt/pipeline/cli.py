@@ -102,7 +102,7 @@ def _long_sequence_args(p: argparse.ArgumentParser) -> None:
 
 
 def _chunked_requested(args: argparse.Namespace) -> bool:
-    return bool(args.chunk or args.max_memory or args.loop_closure or args.merge_tokens)
+    return args.chunk is not None or args.max_memory is not None or args.loop_closure or bool(args.merge_tokens)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
