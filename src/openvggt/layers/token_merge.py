@@ -29,9 +29,10 @@ def merge_plan(y: torch.Tensor, frames: int, patch_start: int, hw: tuple[int, in
     h, w = hw
     p = patch_start + h * w
     device = y.device
-    rows, cols = torch.div(torch.arange(h * w, device=device), w, rounding_mode="floor"), torch.arange(
-        h * w, device=device
-    ) % w
+    rows, cols = (
+        torch.div(torch.arange(h * w, device=device), w, rounding_mode="floor"),
+        torch.arange(h * w, device=device) % w,
+    )
     is_dst = (rows % 2 == 0) & (cols % 2 == 0)
     dst_local = torch.nonzero(is_dst).flatten() + patch_start  # [n_dst] token index within a frame
     src_local = torch.nonzero(~is_dst).flatten() + patch_start  # [n_src]
