@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from openvggt.layers import Block, DinoV2Encoder, PatchEmbed, RotaryPositionEmbedding2D, patch_positions
+from openvggt.layers.token_merge import merged_block_forward
 from openvggt.models.config import VGGTConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -66,6 +67,9 @@ class Aggregator(nn.Module):
         self.register_buffer("_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
         self.grad_checkpointing = False
+        # Runtime flag, not architecture: token merging ratio of the global attention (0 = exact, the default;
+        # see openvggt.layers.token_merge). Not saved in checkpoints.
+        self.merge_ratio = 0.0
 
     def restore_buffers(self, device: str | torch.device) -> None:
         """Rebuild the non-persistent buffers, which a model built on the meta device leaves empty."""
@@ -125,8 +129,14 @@ class Aggregator(nn.Module):
                 if i in keep:
                     frame_out[i] = tokens.reshape(b, s, p, c)  # [B*S, P, C] -> [B, S, P, C]
             for i in range(start, start + k):
-                # [B, S*P, C]: attention across the tokens of every frame
-                tokens = self._run(self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask)
+                # [B, S*P, C]: attention across the tokens of every frame (optionally on merged tokens)
+                if self.merge_ratio > 0 and s > 1 and cross_mask is None:
+                    tokens = merged_block_forward(
+                        self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, s, self.patch_start_idx,
+                        (h, w), self.merge_ratio,
+                    )  # fmt: skip
+                else:
+                    tokens = self._run(self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask)
                 if i in keep:  # frame and global outputs, each [B, S, P, C] -> [B, S, P, 2C]
                     out[i] = torch.cat([frame_out.pop(i), tokens.reshape(b, s, p, c)], dim=-1)
         return out, self.patch_start_idx

@@ -15,6 +15,7 @@ import torch
 
 from openvggt.errors import UserError
 from openvggt.pipeline.ba import BAOptions
+from openvggt.pipeline.chunked import run_chunked_cli, too_many_for_one_pass
 from openvggt.pipeline.outputs import check_output_dir
 from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
 from openvggt.pipeline.saved import export, load_run, rebundle
@@ -59,6 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-reproj-error", type=float, default=4.0, help="--ba: inlier threshold, model px [4]")
     p.add_argument("--reference", default=None, help="cameras.json (or its folder) to score the cameras with")
     p.add_argument("--no-images", action="store_true", help="do not copy the images into --out/images")
+    _long_sequence_args(p)
     p.set_defaults(func=run_reconstruct)
 
     t = sub.add_parser(
@@ -141,7 +143,23 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _long_sequence_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("long sequences (chunked; see docs/long_sequences.md)")
+    g.add_argument("--chunk", type=int, default=None, help="frames per chunk: reconstruct chunk by chunk")
+    g.add_argument("--overlap", type=int, default=None, help="frames shared by consecutive chunks [chunk/4]")
+    g.add_argument("--max-memory", type=float, default=None, help="GB per chunk; chunks are sized to fit [device]")
+    g.add_argument("--loop-closure", action="store_true", help="detect revisits and close loops (chunked)")
+    g.add_argument("--merge-tokens", type=float, default=0.0, help="token merging ratio in global attention [0]")
+    g.add_argument("--stride", type=int, default=1, help="chunked: every n-th frame of the video or folder [1]")
+
+
+def _chunked_requested(args: argparse.Namespace) -> bool:
+    return args.chunk is not None or args.max_memory is not None or args.loop_closure or bool(args.merge_tokens)
+
+
 def run_reconstruct(args: argparse.Namespace) -> int:
+    if _chunked_requested(args) or too_many_for_one_pass(args):
+        return run_chunked_cli(args)
     check_output_dir(args.out, args.overwrite)
     _set_threads(args.threads)
     ba_options = replace(
