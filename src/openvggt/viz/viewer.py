@@ -80,7 +80,7 @@ class SceneViewer:
         self.size = gui.add_slider("point size", self.extent / 6000, self.extent / 60, self.extent / 6000, s.point_size)
         self.source = None
         if scene.has_point_map:
-            self.source = gui.add_dropdown("points from", tuple(SOURCE_LABELS), "depth + cameras")
+            self.source = gui.add_dropdown("points from", tuple(SOURCE_LABELS), initial_value="depth + cameras")
         self.before = gui.add_checkbox("cameras before BA", False) if scene.has_ba else None
         self.cams = gui.add_checkbox("camera frustums", True)
         self.traj = gui.add_checkbox("trajectory", True)
