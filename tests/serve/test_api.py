@@ -314,3 +314,23 @@ def test_shutdown_fails_queued_and_overdue_jobs_and_finishes_quick_ones(tiny_pre
     time.sleep(0.1)
     quick.shutdown(grace=10)
     assert job.status == "done"
+
+
+def test_progress_follows_the_pipeline_stages(tiny_predictor, tmp_path, caplog):
+    import logging
+
+    from openvggt.serve.jobs import Job, reconstruct_job
+    from tests.serve.conftest import EXAMPLES
+
+    caplog.set_level(logging.INFO, logger="openvggt.pipeline.timing")  # the stages are logged at INFO
+    manager = JobManager(tiny_predictor, tmp_path / "jobs")
+    manager.start()  # attaches the stage listener
+    manager.shutdown(grace=1)
+    seen = []
+    job = Job(id="p", folder=tmp_path / "p", inputs=sorted(EXAMPLES.glob("*.jpg"))[:2], options={"size": 56})
+    reconstruct_job(job, tiny_predictor, lambda value, stage: seen.append((value, stage)))
+    stages = [stage for _, stage in seen]
+    assert stages.index("inference") < stages.index("points") < stages.index("writing results")
+    values = [v for v, _ in seen]
+    assert values == sorted(values) and values[-1] == 0.9
+    assert (tmp_path / "p" / "viewer.json").is_file() and (tmp_path / "p" / "result.zip").is_file()
