@@ -334,3 +334,25 @@ def test_progress_follows_the_pipeline_stages(tiny_predictor, tmp_path, caplog):
     values = [v for v, _ in seen]
     assert values == sorted(values) and values[-1] == 0.9
     assert (tmp_path / "p" / "viewer.json").is_file() and (tmp_path / "p" / "result.zip").is_file()
+
+
+def test_options_sent_as_a_file_get_422(client):
+    files = example_files()[:1] + [("options", ("o.json", b'{"size": 112}', "application/json"))]
+    r = client.post(f"{API}/jobs", files=files, headers=AUTH)
+    assert r.status_code == 422 and "text field" in r.json()["detail"]
+
+
+def test_deleting_a_running_job_removes_it_when_it_ends(make_client, tiny_predictor, tmp_path):
+    gate = Gate()
+    client = make_client(manager=JobManager(tiny_predictor, tmp_path / "jobs", runner=gate))
+    job_id = submit(client).json()["id"]
+    assert gate.started.wait(10)
+    folder = tmp_path / "jobs" / job_id
+    assert client.delete(f"{API}/jobs/{job_id}", headers=AUTH).status_code == 200
+    assert client.get(f"{API}/jobs/{job_id}", headers=AUTH).status_code == 404
+    assert folder.exists()  # the worker still uses it
+    gate.release.set()
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists() and client.app.state.manager.stats()["done"] == 0

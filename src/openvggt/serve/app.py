@@ -240,6 +240,8 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
             if len(uploads) > limits.max_files:
                 raise HTTPException(413, f"{len(uploads)} files is over the limit of {limits.max_files}")
             raw = form.get("options")
+            if raw is not None and not isinstance(raw, str):
+                raise HTTPException(422, "options: send it as a text field holding JSON, not as a file")
             try:
                 chosen = JobOptions.model_validate_json(raw) if isinstance(raw, str) and raw.strip() else JobOptions()
             except ValidationError as exc:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
+from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+from openvggt.viz.web import web_payload
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +151,6 @@ def _stage_progress(set_progress: Callable[[float, str], None]) -> Iterator[None
 
 def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], None]) -> None:  # noqa: ANN001
     """Run ``reconstruct`` on the job's inputs with the shared model and write every result file."""
-    from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
-    from openvggt.viz.web import web_payload
-
     dtype = predictor.dtype if predictor.dtype in ("fp32", "bf16", "fp16") else "fp32"
     options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
     set_progress(0.05, "reconstructing")
