@@ -257,6 +257,9 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
         except UploadRejected as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(exc.status, exc.reason) from None
+        except BaseException:  # e.g. a full disk: leave nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         if is_video:
             options["max_frames"] = min(options.get("max_frames") or limits.max_video_frames, limits.max_video_frames)
         elif "fps" in options or "max_frames" in options:
