@@ -3,7 +3,9 @@
 Supported layouts (``read_scene`` picks one by the files present):
 
 * ``cameras.json`` (the ``../shared/scenes`` schema, also written by the synthetic engine):
-  ``frames[i] = {file, width, height, K, R, t}``; depth from ``depth/<image stem>.npy`` and masks
+  ``frames[i] = {file, width, height, K, R, t}``; depth from ``frames[i]["depth"]`` when given (``.npy`` in
+  metres, or an integer PNG in units of ``1 / depth_scale`` m, millimetres unless the file's top-level
+  ``depth_scale`` says otherwise), else ``depth/<image stem>.npy``; masks
   from ``masks/<image stem>.png`` where those exist.
 * COLMAP: ``sparse/0`` (or ``sparse``) read with pycolmap, images in ``images/``; without depth
   maps, a sparse depth map per image is made from the model's 3D points it observes.
@@ -62,9 +64,12 @@ def _matrix(value, shape, where: str) -> np.ndarray:
     return arr
 
 
-def _check_rotation(R: np.ndarray, where: str) -> None:
-    if np.abs(R @ R.T - np.eye(3)).max() > 1e-4 or np.linalg.det(R) < 0:
+def _check_rotation(R: np.ndarray, where: str) -> np.ndarray:
+    """``R`` made exactly orthonormal (tracked poses, e.g. 7-Scenes', are off by a few 1e-4); error if far off."""
+    if np.abs(R @ R.T - np.eye(3)).max() > 1e-3 or np.linalg.det(R) < 0:
         raise SceneError(f"{where} is not a rotation matrix")
+    u, _, vt = np.linalg.svd(R)
+    return u @ vt
 
 
 def _check_intrinsics(K: np.ndarray, where: str) -> None:
@@ -105,8 +110,7 @@ def read_cameras_json(root: str | Path) -> Scene:
             raise SceneError(f"{where} lacks {missing}")
         Ks.append(_matrix(fr["K"], (3, 3), f"{where} K"))
         _check_intrinsics(Ks[-1], f"{where} K")
-        Rs.append(_matrix(fr["R"], (3, 3), f"{where} R"))
-        _check_rotation(Rs[-1], f"{where} R")
+        Rs.append(_check_rotation(_matrix(fr["R"], (3, 3), f"{where} R"), f"{where} R"))
         ts.append(_matrix(fr["t"], (3,), f"{where} t"))
         size = _positive_int(fr["height"], f"{where} height"), _positive_int(fr["width"], f"{where} width")
         image = root / fr["file"]
@@ -115,7 +119,8 @@ def read_cameras_json(root: str | Path) -> Scene:
             raise SceneError(f"{image}: size {w}x{h} does not match {size[1]}x{size[0]} in {path}")
         sizes.append((h, w))
         images.append(image)
-        depths.append(_optional_depth(root, image, (h, w)))
+        named = root / fr["depth"] if isinstance(fr.get("depth"), str) else None
+        depths.append(named if named is not None and named.is_file() else _optional_depth(root, image, (h, w)))
         mask = root / "masks" / (image.stem + ".png")
         masks.append(mask if mask.is_file() else None)
     return Scene(
@@ -127,6 +132,7 @@ def read_cameras_json(root: str | Path) -> Scene:
         images=tuple(images),
         depths=tuple(depths) if any(d is not None for d in depths) else None,
         masks=tuple(masks) if any(m is not None for m in masks) else None,
+        depth_scale=float(meta.get("depth_scale", 1000.0)),  # integer depth images: millimetres by default
     )
 
 

@@ -71,13 +71,21 @@ def _project_to_rotation(matrix: Tensor) -> Tensor:
     return (u * fix[..., None, :]) @ vh
 
 
-def _scale_translation(src: Tensor, dst: Tensor, rotation: Tensor, with_scale: bool) -> tuple[Tensor, Tensor]:
-    """Least-squares ``s, t`` for ``dst ~ s R src + t`` given ``R``; ``[..., N, 3]`` point sets."""
-    src_mean, dst_mean = src.mean(-2), dst.mean(-2)
+def _weighted_mean(x: Tensor, weights: Tensor | None) -> Tensor:
+    """Mean of ``[..., N, 3]`` points over N, weighted by ``[..., N]`` (summing to 1) when given."""
+    return x.mean(-2) if weights is None else (weights[..., None] * x).sum(-2)
+
+
+def _scale_translation(
+    src: Tensor, dst: Tensor, rotation: Tensor, with_scale: bool, weights: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(Weighted) least-squares ``s, t`` for ``dst ~ s R src + t`` given ``R``; ``[..., N, 3]`` point sets."""
+    src_mean, dst_mean = _weighted_mean(src, weights), _weighted_mean(dst, weights)
     src_rot = (src - src_mean[..., None, :]) @ rotation.transpose(-1, -2)  # [..., N, 3] = R (src - mean)
     if with_scale:
-        spread = (src_rot * src_rot).sum((-1, -2))
-        fit = (src_rot * (dst - dst_mean[..., None, :])).sum((-1, -2))
+        w = 1.0 if weights is None else weights[..., None]
+        spread = (w * src_rot * src_rot).sum((-1, -2))
+        fit = (w * src_rot * (dst - dst_mean[..., None, :])).sum((-1, -2))
         scale = torch.where(spread > 0, fit / spread.clamp_min(torch.finfo(spread.dtype).tiny), 1.0)
     else:
         scale = torch.ones(src.shape[:-2], dtype=src.dtype, device=src.device)
@@ -85,32 +93,46 @@ def _scale_translation(src: Tensor, dst: Tensor, rotation: Tensor, with_scale: b
     return scale, translation
 
 
-def umeyama_alignment(src, dst, with_scale: bool = True):
+def umeyama_alignment(src, dst, with_scale: bool = True, weights=None):
     """Least-squares similarity between corresponding point sets (Umeyama, 1991).
 
     Args:
         src: ``[..., N, 3]`` source points, ``N >= 3``, not all equal.
         dst: ``[..., N, 3]`` destination points.
         with_scale: estimate ``s``; when False ``s = 1`` (rigid alignment).
+        weights: optional ``[..., N]`` non-negative weights (the weighted least-squares similarity,
+            minimising ``sum_i w_i |dst_i - s R src_i - t|^2``); at least 3 points must have weight > 0.
 
     Returns:
         ``(s, R, t)`` with ``s`` ``[...]``, ``R`` ``[..., 3, 3]``, ``t`` ``[..., 3]`` such that
         ``dst ~ s R src + t``; numpy in gives numpy out (``s`` a float when unbatched).
     """
     if tuple(src.shape) != tuple(dst.shape) or src.shape[-1] != 3 or len(src.shape) < 2:
-        raise ValueError(
-            f"expected matching [..., N, 3] point sets, got {tuple(src.shape)} and {tuple(dst.shape)}"
-        )
+        raise ValueError(f"expected matching [..., N, 3] point sets, got {tuple(src.shape)} and {tuple(dst.shape)}")
     if src.shape[-2] < 3:
         raise ValueError(f"umeyama_alignment needs at least 3 point pairs, got {src.shape[-2]}")
-    is_numpy, (src_t, dst_t) = _to_torch(src, dst)
-    src_c = src_t - src_t.mean(-2, keepdim=True)
-    dst_c = dst_t - dst_t.mean(-2, keepdim=True)
+    if weights is not None and tuple(weights.shape) != tuple(src.shape[:-1]):
+        raise ValueError(f"weights must have shape {tuple(src.shape[:-1])}, got {tuple(weights.shape)}")
+    is_numpy, tensors = _to_torch(src, dst) if weights is None else _to_torch(src, dst, weights)
+    src_t, dst_t = tensors[:2]
+    w = None
+    if weights is not None:
+        w = tensors[2]
+        if bool((w < 0).any()) or not bool(torch.isfinite(w).all()):
+            raise ValueError("umeyama_alignment: weights must be finite and non-negative")
+        if bool(((w > 0).sum(-1) < 3).any()):
+            raise ValueError("umeyama_alignment needs at least 3 points with positive weight")
+        w = w / w.sum(-1, keepdim=True)
+    src_c = src_t - _weighted_mean(src_t, w)[..., None, :]
+    dst_c = dst_t - _weighted_mean(dst_t, w)[..., None, :]
     if bool((src_c.abs().amax((-1, -2)) == 0).any()):
         raise ValueError("umeyama_alignment: all source points coincide, the similarity is undefined")
-    covariance = dst_c.transpose(-1, -2) @ src_c / src_t.shape[-2]  # [..., 3, 3]
+    if w is None:
+        covariance = dst_c.transpose(-1, -2) @ src_c / src_t.shape[-2]  # [..., 3, 3]
+    else:
+        covariance = dst_c.transpose(-1, -2) @ (w[..., None] * src_c)  # [..., 3, 3]
     rotation = _project_to_rotation(covariance)
-    scale, translation = _scale_translation(src_t, dst_t, rotation, with_scale)
+    scale, translation = _scale_translation(src_t, dst_t, rotation, with_scale, w)
     if is_numpy:
         return _to_numpy(scale), _to_numpy(rotation), _to_numpy(translation)
     return scale, rotation, translation
@@ -153,9 +175,7 @@ def align_cameras_sim3(pred_extrinsics, ref_extrinsics, with_scale: bool = True,
         )
     is_numpy, (pred, ref) = _to_torch(pred_extrinsics, ref_extrinsics)
     pred_centres, ref_centres = camera_centers(pred), camera_centers(ref)  # [S, 3]
-    use_centres = rotation_from == "centers" or (
-        rotation_from == "auto" and _centres_well_spread(ref_centres)
-    )
+    use_centres = rotation_from == "centers" or (rotation_from == "auto" and _centres_well_spread(ref_centres))
     if use_centres:
         scale, rotation, translation = umeyama_alignment(pred_centres, ref_centres, with_scale=with_scale)
     else:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from openvggt.pipeline.track import model_footprint
+from openvggt.geometry import camera_centers
 from openvggt.viz.web import viewer_section
 
 MAX_FRAMES_SHOWN = 60
@@ -73,7 +73,7 @@ def _frames_html(rec) -> str:  # noqa: ANN001
     conf_range = tuple(np.percentile(logc[rec.valid], [2, 98])) if rec.valid.any() else (0.0, 1.0)
     cells = []
     for i in _shown(len(rec.names)):
-        left, top, right, bottom = model_footprint(rec.metas[i])
+        left, top, right, bottom = rec.metas[i].footprint()
         crop = np.s_[top:bottom, left:right]
         photo = _thumb(Image.fromarray(rec.images[i][crop]))
         depth = _thumb(_colour_map(inv[i][crop], mask_all[i][crop], "turbo", inv_range))
@@ -101,8 +101,6 @@ def trajectory_png(rec) -> str:  # noqa: ANN001
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from openvggt.geometry import camera_centers
 
     centres = camera_centers(rec.extrinsics)
     forward = rec.extrinsics[:, 2, :3]  # camera z axis in world coordinates

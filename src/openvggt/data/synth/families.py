@@ -3,7 +3,9 @@
 * ``indoor``: a furnished room, a camera looking around from a region of the floor;
 * ``object``: objects on a table or the floor, cameras orbiting them on an arc (like Co3D);
 * ``street``: a street with a ground plane, facades, trees, cars and sky, wide-baseline views;
-* ``video``: a room or a street filmed by a camera moving forward with small steps.
+* ``video``: a room or a street filmed by a camera moving forward with small steps;
+* ``long_video``: a long walk (hundreds to thousands of frames) around a loop in a furnished room, several
+  laps, so that later frames revisit earlier views (for chunking and loop closure).
 
 Every family function takes a random generator, the number of frames and the scene's intrinsics
 and returns the scene geometry and one camera per frame. Every frame sees part of what frame 0
@@ -29,7 +31,7 @@ from openvggt.data.synth.cameras import Intrinsics, ViewRules, make_camera, prob
 from openvggt.data.synth.render import Camera, Lighting, SceneGeometry, Sky
 from openvggt.data.synth.textures import procedural_texture
 
-FAMILIES = ("indoor", "object", "street", "video")
+FAMILIES = ("indoor", "object", "street", "video", "long_video")
 
 
 class LayoutFailed(RuntimeError):
@@ -472,4 +474,35 @@ def video(rng, n: int, intr: Intrinsics):
     return street(rng, n, intr, forward=True)
 
 
-BUILDERS = {"indoor": indoor, "object": object_centric, "street": street, "video": video}
+def long_video(rng, n: int, intr: Intrinsics, laps: float = 2.0):
+    """``laps`` laps of an elliptic loop through a furnished room, looking forward and outward.
+
+    Every lap after the first passes the same places a little lower and further in (a revisit, not a
+    replay). The loop keeps 0.9 m from the furniture; each pose is checked to be clear of surfaces.
+    Frame 0 need not share the view of late frames (the rule of the other families is not applied).
+    """
+    b = SceneBuilder(rng)
+    half_w, half_d, height = rng.uniform(3.5, 5.5), rng.uniform(3.5, 5.5), rng.uniform(2.6, 3.4)
+    radii = np.array([half_w, half_d]) * rng.uniform(0.3, 0.4)
+    ring = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    lamps = build_room(b, half_w, half_d, height, keep_clear=[radii * [np.cos(a), np.sin(a)] for a in ring])
+    scene = b.build(_indoor_lighting(rng, lamps, max(half_w, half_d)), None)
+    eye, look_out, phase = rng.uniform(1.2, 1.6), np.radians(rng.uniform(25, 50)), rng.uniform(0, 2 * np.pi)
+    pitch = rng.uniform(-0.15, 0.05)
+    rules = ViewRules(min_depth=0.2, max_sky=0.6, min_overlap=0.0)
+    cams = []
+    for j in range(n):
+        a = phase + 2 * np.pi * laps * j / max(n, 1)
+        lap = int(laps * j / max(n, 1))
+        shrink = 1.0 - 0.08 * lap
+        centre = np.array([*(radii * shrink * [np.cos(a), np.sin(a)]), eye - 0.1 * lap + 0.02 * np.sin(0.7 * j)])
+        yaw = a + np.pi / 2 - look_out  # the direction of travel (counter-clockwise), turned outwards
+        direction = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)])
+        cam = make_camera(intr, centre, centre + 5 * direction, np.radians(rng.normal(0, 1.0)))
+        if not view_ok(scene, cam, rules, None):
+            raise LayoutFailed(f"long_video: frame {j} is too close to a surface")
+        cams.append(cam)
+    return scene, cams
+
+
+BUILDERS = {"indoor": indoor, "object": object_centric, "street": street, "video": video, "long_video": long_video}

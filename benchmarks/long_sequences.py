@@ -1,0 +1,216 @@
+"""Long sequences: peak memory and time against frame count, accuracy of the variants, one-pass capacity.
+
+Every measurement runs in a fresh child process (peak RSS = the child's ``ru_maxrss``), single command each:
+
+    # flat memory / linear time: 100, 500, 1000, 2000 synthetic frames, chunked, the default model
+    python benchmarks/long_sequences.py scaling --frames 100,500,1000,2000 --threads 2 --json scaling.json
+    # accuracy: one pass (where it fits) vs chunked, +/- loop closure, +/- token merging
+    python benchmarks/long_sequences.py accuracy --frames 300 --threads 2 --json accuracy.json
+    python benchmarks/long_sequences.py accuracy --sequence ../shared/sequences/7scenes-redkitchen --threads 2
+    # optional, slow: the largest one-pass frame count of vggt-1b (random weights) in 24 GB, bf16
+    python benchmarks/long_sequences.py onepass --preset vggt-1b --dtype bf16 --max-gb 24 --threads 2
+
+``run`` is the child: one reconstruction, one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(args: list[str], threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.run([sys.executable, __file__, *args, "--threads", str(threads)], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_one(a: argparse.Namespace) -> dict:
+    """One chunked (or one-pass) reconstruction of a synthetic or real sequence, with its metrics."""
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from openvggt.longseq.sequences import scene_sequence, synthetic_sequence
+    from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
+
+    start = time.perf_counter()
+    if a.sequence:
+        from openvggt.data.readers import read_scene
+
+        source, gt = scene_sequence(read_scene(a.sequence))
+        if a.frames:
+            from openvggt.longseq.sequences import GroundTruth
+            from openvggt.longseq.source import ImageFilesSource
+
+            step = max(1, len(source) // a.frames)
+            ids = list(range(0, len(source), step))[: a.frames]
+            source = ImageFilesSource([source.paths[i] for i in ids])
+            gt = GroundTruth(gt.extrinsics[ids], gt.intrinsics[ids], gt.sizes[ids], lambda i, d=gt.depth: d(ids[i]))
+    else:
+        source, gt = synthetic_sequence(a.frames, seed=a.seed, size=a.size)
+    setup = time.perf_counter() - start
+    chunk = a.chunk if a.chunk else len(source)
+    options = ChunkedOptions(chunk=chunk, overlap=a.overlap, loop_closure=a.loop_closure, merge_tokens=a.merge,
+                             dtype=a.dtype)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rec"
+        result = reconstruct_chunked(None, out, weights=a.weights, options=options, source=source, gt=gt,
+                                     copy_images=not a.no_images)  # fmt: skip
+        registered = None
+        try:
+            import pycolmap
+
+            registered = pycolmap.Reconstruction(str(out / "sparse" / "0")).num_reg_images()
+        except ImportError:
+            pass
+    ref = result.summary["reference"] or {}
+    return {
+        "frames": len(source), "chunk": result.summary["chunk"], "chunks": result.summary["chunks"],
+        "loop_closure": a.loop_closure, "merge_tokens": a.merge, "wall_s": round(time.perf_counter() - start, 2),
+        "setup_s": round(setup, 2), "chunks_s": result.summary["timings_s"].get("chunks"),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "colmap_registered": registered, "loops": len(result.summary["loops"]),
+        **{k: ref.get(k) for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")},
+        "ate_before_loops": (ref.get("before_loop_closure") or {}).get("ate_rmse"),
+    }  # fmt: skip
+
+
+def _table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    return "\n".join(lines)
+
+
+def scaling(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    for n in [int(x) for x in a.frames.split(",")]:
+        row = _child(["run", "--frames", str(n), "--chunk", str(a.chunk), "--overlap", str(a.overlap), "--no-images"]
+                     + (["--merge", str(a.merge)] if a.merge else []), a.threads)  # fmt: skip
+        rows.append(row)
+        print(_table([row]), file=sys.stderr)
+    base = rows[0]["peak_rss_mb"]
+    for r in rows:
+        r["rss_vs_first"] = round(r["peak_rss_mb"] / base, 3)
+        r["s_per_frame"] = round(r["chunks_s"] / r["frames"], 4)
+    return rows
+
+
+def accuracy(a: argparse.Namespace) -> list[dict]:
+    common = ["--frames", str(a.frames)] + (["--sequence", a.sequence] if a.sequence else [])
+    variants = [("one pass", ["--chunk", "0"]), ("chunked", []), ("chunked + loops", ["--loop-closure"]),
+                (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
+                (f"chunked + loops + merge {a.merge}", ["--loop-closure", "--merge", str(a.merge)])]  # fmt: skip
+    rows = []
+    for name, extra in variants:
+        if name == "one pass" and a.frames > a.one_pass_max:
+            continue
+        chunking = [] if name == "one pass" else ["--chunk", str(a.chunk), "--overlap", str(a.overlap)]
+        row = {"variant": name, **_child(["run", *common, *chunking, *extra, "--no-images"], a.threads)}
+        rows.append(row)
+        print(_table([row]), file=sys.stderr)
+    return rows
+
+
+def onepass(a: argparse.Namespace) -> list[dict]:
+    """Peak RSS of one forward pass (camera + depth heads) at a few frame counts, the linear fit, the largest
+    frame count under ``--max-gb``, and a check run at that count."""
+    rows = []
+    for s in [int(x) for x in a.probe.split(",")]:
+        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(s),
+                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+        print(rows[-1], file=sys.stderr)
+    import numpy as np
+
+    s = np.array([r["frames"] for r in rows], float)
+    m = np.array([r["peak_rss_mb"] for r in rows], float)
+    slope, intercept = np.polyfit(s, m, 1)
+    largest = int((a.max_gb * 1024 - intercept) // slope)
+    fit = {"fit_mb_per_frame": round(slope, 2), "fit_base_mb": round(intercept, 1), "predicted_largest": largest}
+    print(fit, file=sys.stderr)
+    if a.verify:
+        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(largest),
+                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+    return rows + [fit]
+
+
+def forward_one(a: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from openvggt import Predictor
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.init import random_model
+
+    model = random_model(VGGTConfig.preset(a.preset).with_heads(point=False, track=False))
+    predictor = Predictor(model=model, device="cpu", dtype=a.dtype)
+    images = torch.rand(a.frames, 3, a.height, a.width)
+    start = time.perf_counter()
+    predictor(images, heads=("camera", "depth"))
+    return {"frames": a.frames, "preset": a.preset, "dtype": a.dtype, "wall_s": round(time.perf_counter() - start, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("scaling", "accuracy", "run"):
+        q = sub.add_parser(name)
+        q.add_argument("--frames", default="300" if name != "scaling" else "100,500,1000,2000")
+        q.add_argument("--chunk", type=int, default=32)
+        q.add_argument("--overlap", type=int, default=8)
+        q.add_argument("--merge", type=float, default=0.0)
+        q.add_argument("--threads", type=int, default=2)
+        q.add_argument("--json", default=None)
+        q.add_argument("--sequence", default=None, help="a scene folder with cameras.json (e.g. 7scenes-redkitchen)")
+        q.add_argument("--loop-closure", action="store_true")
+        q.add_argument("--weights", default="default")
+        q.add_argument("--dtype", default="fp32")
+        q.add_argument("--size", type=int, default=168)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--no-images", action="store_true")
+        q.add_argument("--one-pass-max", type=int, default=400, help="skip the one-pass variant above this")
+    q = sub.add_parser("onepass")
+    f = sub.add_parser("forward")
+    for q_ in (q, f):
+        q_.add_argument("--preset", default="vggt-1b")
+        q_.add_argument("--dtype", default="bf16")
+        q_.add_argument("--height", type=int, default=336)
+        q_.add_argument("--width", type=int, default=518)
+        q_.add_argument("--threads", type=int, default=2)
+        q_.add_argument("--json", default=None)
+    q.add_argument("--max-gb", type=float, default=24.0)
+    q.add_argument("--probe", default="2,4,8")
+    q.add_argument("--verify", action="store_true", help="also run the predicted largest count (slow)")
+    f.add_argument("--frames", type=int, default=2)
+    a = p.parse_args()
+    if a.cmd in ("run", "accuracy") and isinstance(a.frames, str):
+        a.frames = int(a.frames) if a.frames else 0
+    if a.cmd == "run":
+        print(json.dumps(run_one(a)))
+        return
+    if a.cmd == "forward":
+        print(json.dumps(forward_one(a)))
+        return
+    rows = {"scaling": scaling, "accuracy": accuracy, "onepass": onepass}[a.cmd](a)
+    printable = [r for r in rows if "frames" in r]
+    print(_table(printable))
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
