@@ -356,3 +356,30 @@ def test_deleting_a_running_job_removes_it_when_it_ends(make_client, tiny_predic
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not folder.exists() and client.app.state.manager.stats()["done"] == 0
+
+
+def test_chunked_job_writes_the_same_results(client):
+    r = submit(client, options='{"size": 112, "chunk": 3, "overlap": 2}')
+    assert r.status_code == 202, r.text
+    done = wait(client, r.json()["id"])
+    assert done["status"] == "done", done
+    assert {"result.zip", "points.ply", "sparse.zip", "report.html", "viewer.json"} <= set(done["results"])
+    names = zipfile.ZipFile(io.BytesIO(client.get(done["results"]["result.zip"], headers=AUTH).content)).namelist()
+    assert "cameras.npz" in names and "predictions.npz" not in names
+    viewer = client.get(done["results"]["viewer.json"], headers=AUTH).json()
+    assert viewer["points"]["count"] > 0 and len(viewer["cameras"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ('{"overlap": 2}', "need chunk"),
+        ('{"loop_closure": true}', "need chunk"),
+        ('{"chunk": 3, "overlap": 3}', "smaller than chunk"),
+        ('{"chunk": 1}', "chunk"),
+        ('{"chunk": 3, "ba": true}', "not available with chunk"),
+    ],
+)
+def test_bad_chunk_options_get_422(client, options, reason):
+    r = submit(client, options=options)
+    assert r.status_code == 422 and reason in r.json()["detail"], r.text

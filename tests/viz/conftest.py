@@ -32,6 +32,20 @@ def tiny_output(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="package")
+def chunked_output(tmp_path_factory) -> Path:
+    """A chunked (long-sequence) reconstruct folder: cameras.npz + points.ply, no predictions.npz."""
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.init import random_model
+    from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
+
+    model = random_model(VGGTConfig.preset("vggt-tiny"))
+    out = tmp_path_factory.mktemp("rec") / "chunked"
+    return reconstruct_chunked(
+        sorted(EXAMPLES.glob("*.jpg")), out, model=model, options=ChunkedOptions(chunk=3, overlap=2, size=112)
+    ).out
+
+
+@pytest.fixture(scope="package")
 def shipped_output(tmp_path_factory) -> Path:
     """A reconstruct folder from the shipped model (a real-looking point cloud)."""
     from openvggt.pipeline.reconstruct import reconstruct

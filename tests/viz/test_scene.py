@@ -82,3 +82,40 @@ def test_load_scene_bad_folders(tmp_path):
     np.savez(tmp_path / "predictions.npz", images=np.zeros((1, 2, 2, 3), np.uint8))
     with pytest.raises(InputError, match="no 'depth'"):
         load_scene(tmp_path)
+
+
+def test_chunked_output_is_read_from_cameras_and_the_point_cloud(chunked_output):
+    from openvggt.viz.scene import read_ply
+
+    scene = load_scene(chunked_output)
+    assert scene.is_chunked and scene.num_frames == 4 and scene.images is None
+    assert scene.image_hw == (346, 518)  # original pixels: the intrinsics are the original ones
+    assert sorted(scene.thumbs) == [0, 1, 2, 3] and scene.frame_image(2).shape[1] == 128
+    points, colors, conf = read_ply(chunked_output / "points.ply")
+    selected, selected_colors = scene.select("depth", 0.0)
+    np.testing.assert_array_equal(selected, points)
+    np.testing.assert_array_equal(selected_colors, colors)
+    assert conf is not None and len(scene.select("depth", 90.0)[0]) <= len(points)
+    with pytest.raises(InputError, match="fused point cloud"):
+        scene.select("point")
+
+
+def test_long_sequences_draw_a_bounded_number_of_frustums():
+    from openvggt.viz.scene import MAX_FRUSTUMS
+
+    scene = synthetic_scene(frames=3)
+    assert scene.frustum_frames() == [0, 1, 2]
+    scene.names = [f"f{i}" for i in range(1001)]
+    frames = scene.frustum_frames()
+    assert len(frames) <= MAX_FRUSTUMS + 1 and frames[0] == 0 and frames[-1] == 1000
+
+
+def test_read_ply_rejects_other_files(tmp_path):
+    from openvggt.viz.scene import read_ply
+
+    (tmp_path / "a.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    with pytest.raises(InputError, match="ascii"):
+        read_ply(tmp_path / "a.ply")
+    (tmp_path / "b.ply").write_bytes(b"not a ply")
+    with pytest.raises(InputError, match="not a PLY"):
+        read_ply(tmp_path / "b.ply")

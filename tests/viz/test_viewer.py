@@ -59,3 +59,13 @@ def test_view_command_bad_input(tmp_path, capsys):
     assert err.startswith("error:") and err.count("\n") == 1
     assert main(["view", str(tmp_path)]) == 2
     assert "no predictions.npz" in capsys.readouterr().err
+
+
+def test_viewer_of_a_chunked_run(server, chunked_output):
+    from openvggt.viz.scene import load_scene
+    from openvggt.viz.viewer import SceneViewer
+
+    viewer = SceneViewer(server, load_scene(chunked_output))
+    assert viewer.settings.conf_percentile == 0.0  # the written cloud, already filtered
+    assert viewer.update() == viewer.scene.cloud[0].shape[0]
+    assert viewer.source is None

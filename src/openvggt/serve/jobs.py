@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
+from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
 from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
-from openvggt.viz.web import web_payload
+from openvggt.viz.scene import load_scene
+from openvggt.viz.web import scene_payload, web_payload
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,12 @@ STAGE_PROGRESS = {
     "tracking": 0.45,
     "bundle adjustment": 0.6,
     "points": 0.75,
+    "open inputs": 0.05,  # chunked runs
+    "chunks": 0.2,
+    "loop closure": 0.6,
+    "write outputs": 0.7,
 }
+CHUNK_OPTIONS = ("chunk", "overlap", "loop_closure")
 
 
 class _StageLog(logging.Handler):
@@ -152,17 +159,24 @@ def _stage_progress(set_progress: Callable[[float, str], None]) -> Iterator[None
 def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], None]) -> None:  # noqa: ANN001
     """Run ``reconstruct`` on the job's inputs with the shared model and write every result file."""
     dtype = predictor.dtype if predictor.dtype in ("fp32", "bf16", "fp16") else "fp32"
-    options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
+    inputs = [str(p) for p in job.inputs]
     set_progress(0.05, "reconstructing")
-    with _stage_progress(set_progress):
-        rec = reconstruct([str(p) for p in job.inputs], model=predictor.model, options=options)
-    set_progress(0.8, "writing results")
-    out = rec.save(job.folder / "out")
+    if job.options.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself)
+        options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **job.options)
+        with _stage_progress(set_progress):
+            out = reconstruct_chunked(inputs, job.folder / "out", model=predictor.model, options=options).out
+        payload = scene_payload(load_scene(out))
+    else:
+        options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
+        with _stage_progress(set_progress):
+            rec = reconstruct(inputs, model=predictor.model, options=options)
+        set_progress(0.8, "writing results")
+        out = rec.save(job.folder / "out")
+        h, w = rec.images.shape[1:3]
+        payload = web_payload(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, (w, h), rec.images)
     set_progress(0.9, "packing downloads")
     _zip_folder(out, job.folder / "result.zip")
     _zip_folder(out / "sparse", job.folder / "sparse.zip")
-    h, w = rec.images.shape[1:3]
-    payload = web_payload(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, (w, h), rec.images)
     _write_atomic(job.folder / "viewer.json", json.dumps(payload, separators=(",", ":")))
 
 
