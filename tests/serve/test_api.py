@@ -314,3 +314,72 @@ def test_shutdown_fails_queued_and_overdue_jobs_and_finishes_quick_ones(tiny_pre
     time.sleep(0.1)
     quick.shutdown(grace=10)
     assert job.status == "done"
+
+
+def test_progress_follows_the_pipeline_stages(tiny_predictor, tmp_path, caplog):
+    import logging
+
+    from openvggt.serve.jobs import Job, reconstruct_job
+    from tests.serve.conftest import EXAMPLES
+
+    caplog.set_level(logging.INFO, logger="openvggt.pipeline.timing")  # the stages are logged at INFO
+    manager = JobManager(tiny_predictor, tmp_path / "jobs")
+    manager.start()  # attaches the stage listener
+    manager.shutdown(grace=1)
+    seen = []
+    job = Job(id="p", folder=tmp_path / "p", inputs=sorted(EXAMPLES.glob("*.jpg"))[:2], options={"size": 56})
+    reconstruct_job(job, tiny_predictor, lambda value, stage: seen.append((value, stage)))
+    stages = [stage for _, stage in seen]
+    assert stages.index("inference") < stages.index("points") < stages.index("writing results")
+    values = [v for v, _ in seen]
+    assert values == sorted(values) and values[-1] == 0.9
+    assert (tmp_path / "p" / "viewer.json").is_file() and (tmp_path / "p" / "result.zip").is_file()
+
+
+def test_options_sent_as_a_file_get_422(client):
+    files = example_files()[:1] + [("options", ("o.json", b'{"size": 112}', "application/json"))]
+    r = client.post(f"{API}/jobs", files=files, headers=AUTH)
+    assert r.status_code == 422 and "text field" in r.json()["detail"]
+
+
+def test_deleting_a_running_job_removes_it_when_it_ends(make_client, tiny_predictor, tmp_path):
+    gate = Gate()
+    client = make_client(manager=JobManager(tiny_predictor, tmp_path / "jobs", runner=gate))
+    job_id = submit(client).json()["id"]
+    assert gate.started.wait(10)
+    folder = tmp_path / "jobs" / job_id
+    assert client.delete(f"{API}/jobs/{job_id}", headers=AUTH).status_code == 200
+    assert client.get(f"{API}/jobs/{job_id}", headers=AUTH).status_code == 404
+    assert folder.exists()  # the worker still uses it
+    gate.release.set()
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists() and client.app.state.manager.stats()["done"] == 0
+
+
+def test_chunked_job_writes_the_same_results(client):
+    r = submit(client, options='{"size": 112, "chunk": 3, "overlap": 2}')
+    assert r.status_code == 202, r.text
+    done = wait(client, r.json()["id"])
+    assert done["status"] == "done", done
+    assert {"result.zip", "points.ply", "sparse.zip", "report.html", "viewer.json"} <= set(done["results"])
+    names = zipfile.ZipFile(io.BytesIO(client.get(done["results"]["result.zip"], headers=AUTH).content)).namelist()
+    assert "cameras.npz" in names and "predictions.npz" not in names
+    viewer = client.get(done["results"]["viewer.json"], headers=AUTH).json()
+    assert viewer["points"]["count"] > 0 and len(viewer["cameras"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ('{"overlap": 2}', "need chunk"),
+        ('{"loop_closure": true}', "need chunk"),
+        ('{"chunk": 3, "overlap": 3}', "smaller than chunk"),
+        ('{"chunk": 1}', "chunk"),
+        ('{"chunk": 3, "ba": true}', "not available with chunk"),
+    ],
+)
+def test_bad_chunk_options_get_422(client, options, reason):
+    r = submit(client, options=options)
+    assert r.status_code == 422 and reason in r.json()["detail"], r.text

@@ -114,12 +114,33 @@ def _options_model(ba_available: bool, point_map_available: bool):  # noqa: ANN2
         conf_threshold: float = Field(50.0, ge=0, lt=100, description="confidence percentile cut for points")
         fps: float | None = Field(None, gt=0, le=60, description="video: frames per second to sample")
         max_frames: int | None = Field(None, ge=1, description="video: at most this many frames")
+        chunk: int | None = Field(None, ge=2, description="long sequences: frames per chunk (chunk by chunk)")
+        overlap: int | None = Field(None, ge=1, description="chunked: frames shared by chunks [chunk / 4]")
+        loop_closure: bool = Field(False, description="chunked: detect revisits and close loops")
         if ba_available:
             ba: bool = Field(False, description="bundle adjustment on tracked points")
         if point_map_available:
             use_point_map: bool = Field(False, description="points from the point head")
 
     return JobOptions
+
+
+def _chunk_conflict(options: dict) -> str | None:
+    """Why these options cannot run together (chunked mode has fewer features), or None."""
+    chunk = options.get("chunk")
+    if chunk is None:
+        if "overlap" in options or options.get("loop_closure"):
+            return "overlap and loop_closure need chunk"
+        options.pop("loop_closure", None)
+        return None
+    if options.get("overlap") is not None and options["overlap"] >= chunk:
+        return f"overlap ({options['overlap']}) must be smaller than chunk ({chunk})"
+    used = [k for k in ("ba", "use_point_map", "fps") if options.get(k)]
+    if used:
+        return f"{', '.join(used)} not available with chunk (chunked mode) yet"
+    options.pop("ba", None)
+    options.pop("use_point_map", None)
+    return None
 
 
 def _one_line(exc) -> str:  # noqa: ANN001 - a pydantic ValidationError
@@ -240,6 +261,8 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
             if len(uploads) > limits.max_files:
                 raise HTTPException(413, f"{len(uploads)} files is over the limit of {limits.max_files}")
             raw = form.get("options")
+            if raw is not None and not isinstance(raw, str):
+                raise HTTPException(422, "options: send it as a text field holding JSON, not as a file")
             try:
                 chosen = JobOptions.model_validate_json(raw) if isinstance(raw, str) and raw.strip() else JobOptions()
             except ValidationError as exc:
@@ -255,6 +278,13 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
         except UploadRejected as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(exc.status, exc.reason) from None
+        except BaseException:  # e.g. a full disk: leave nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        reason = _chunk_conflict(options)
+        if reason:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HTTPException(422, f"options: {reason}")
         if is_video:
             options["max_frames"] = min(options.get("max_frames") or limits.max_video_frames, limits.max_video_frames)
         elif "fps" in options or "max_frames" in options:

@@ -13,6 +13,7 @@ carries on. On shutdown, queued jobs fail at once and running ones get ``grace``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,11 +23,15 @@ import shutil
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
+from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
+from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+from openvggt.viz.scene import load_scene
+from openvggt.viz.web import scene_payload, web_payload
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +110,73 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# Pipeline stages (as its StageTimer logs them) -> progress when the stage starts. The pipeline has no
+# progress callback; its INFO log of each stage is the only signal, so unknown stages are ignored.
+STAGE_PROGRESS = {
+    "collect inputs": 0.05,
+    "load model": 0.08,
+    "load images": 0.1,
+    "inference": 0.2,
+    "tracking": 0.45,
+    "bundle adjustment": 0.6,
+    "points": 0.75,
+    "open inputs": 0.05,  # chunked runs
+    "chunks": 0.2,
+    "loop closure": 0.6,
+    "write outputs": 0.7,
+}
+CHUNK_OPTIONS = ("chunk", "overlap", "loop_closure")
+
+
+class _StageLog(logging.Handler):
+    """Turns the pipeline's "<stage> ..." log records into progress of the job running in that thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.by_thread: dict[int, Callable[[float, str], None]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        callback = self.by_thread.get(record.thread or 0)
+        if callback is None or record.msg != "%s ..." or not record.args:
+            return
+        stage = str(record.args[0])
+        if stage in STAGE_PROGRESS:
+            callback(STAGE_PROGRESS[stage], stage)
+
+
+_STAGES = _StageLog()  # attached to the pipeline's timing logger by JobManager.start
+
+
+@contextlib.contextmanager
+def _stage_progress(set_progress: Callable[[float, str], None]) -> Iterator[None]:
+    _STAGES.by_thread[threading.get_ident()] = set_progress
+    try:
+        yield
+    finally:
+        _STAGES.by_thread.pop(threading.get_ident(), None)
+
+
 def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], None]) -> None:  # noqa: ANN001
     """Run ``reconstruct`` on the job's inputs with the shared model and write every result file."""
-    from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
-    from openvggt.viz.web import web_payload
-
     dtype = predictor.dtype if predictor.dtype in ("fp32", "bf16", "fp16") else "fp32"
-    options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
+    inputs = [str(p) for p in job.inputs]
     set_progress(0.05, "reconstructing")
-    rec = reconstruct([str(p) for p in job.inputs], model=predictor.model, options=options)
-    set_progress(0.8, "writing results")
-    out = rec.save(job.folder / "out")
+    if job.options.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself)
+        options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **job.options)
+        with _stage_progress(set_progress):
+            out = reconstruct_chunked(inputs, job.folder / "out", model=predictor.model, options=options).out
+        payload = scene_payload(load_scene(out))
+    else:
+        options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
+        with _stage_progress(set_progress):
+            rec = reconstruct(inputs, model=predictor.model, options=options)
+        set_progress(0.8, "writing results")
+        out = rec.save(job.folder / "out")
+        h, w = rec.images.shape[1:3]
+        payload = web_payload(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, (w, h), rec.images)
     set_progress(0.9, "packing downloads")
     _zip_folder(out, job.folder / "result.zip")
     _zip_folder(out / "sparse", job.folder / "sparse.zip")
-    h, w = rec.images.shape[1:3]
-    payload = web_payload(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, (w, h), rec.images)
     _write_atomic(job.folder / "viewer.json", json.dumps(payload, separators=(",", ":")))
 
 
@@ -150,6 +206,9 @@ class JobManager:
 
     # ------------------------------------------------------------------------------------------ life cycle
     def start(self) -> None:
+        timing = logging.getLogger("openvggt.pipeline.timing")
+        if _STAGES not in timing.handlers:
+            timing.addHandler(_STAGES)
         for i in range(self.workers):
             t = threading.Thread(target=self._work, name=f"openvggt-worker-{i}", daemon=True)
             t.start()

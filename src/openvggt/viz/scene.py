@@ -1,10 +1,12 @@
 """A reconstruction as the viewers see it: read back from a ``reconstruct`` output folder.
 
-Everything comes from ``predictions.npz`` (model input images, depth, confidence, cameras, the
-point map when the point head ran) and ``run.json`` (whether bundle adjustment ran); nothing is
-recomputed by a model. Conventions are the pipeline's: OpenCV cameras (x right, y down, z
-forward), extrinsics world-to-camera ``[S, 3, 4]``, intrinsics in model-input pixels with the
-origin at the image's top-left corner. Legend: S frames, H x W model input, P points.
+A one-pass run is read from ``predictions.npz`` (model input images, depth, confidence, cameras,
+the point map when the point head ran) and ``run.json`` (whether bundle adjustment ran). A chunked
+(long-sequence) run has no ``predictions.npz``: its cameras come from ``cameras.npz`` (with the
+cameras before loop closure when it ran), its points from ``points.ply`` and the frustum pictures
+from ``images/``. Nothing is recomputed by a model. Conventions are the pipeline's: OpenCV cameras
+(x right, y down, z forward), extrinsics world-to-camera ``[S, 3, 4]``, intrinsics with the origin
+at the image's top-left corner. Legend: S frames, H x W image the intrinsics refer to, P points.
 """
 
 from __future__ import annotations
@@ -24,23 +26,33 @@ from openvggt.errors import InputError
 log = logging.getLogger(__name__)
 
 SOURCES = ("depth", "point")  # points from depth + cameras, or from the point head
+MAX_FRUSTUMS = 200  # camera frustums drawn; longer sequences show every k-th
+THUMB_WIDTH = 128  # frustum pictures of chunked runs
 
 
 @dataclass
 class ViewerScene:
-    """Arrays a viewer needs (numpy, see the module docstring for conventions)."""
+    """Arrays a viewer needs (numpy, see the module docstring for conventions).
+
+    One-pass runs fill ``images``, ``depth``, ``depth_conf`` and ``valid``; chunked runs fill ``cloud``
+    (the written point cloud) and ``thumbs`` instead.
+    """
 
     names: list[str]
-    images: np.ndarray  # [S, H, W, 3] uint8 model input
-    depth: np.ndarray  # [S, H, W] z-depth, 0 outside the image footprint
-    depth_conf: np.ndarray  # [S, H, W]
-    valid: np.ndarray  # [S, H, W] bool, pixels that show the image
-    extrinsics: np.ndarray  # [S, 3, 4] world-to-camera, final (after BA when it ran)
-    intrinsics: np.ndarray  # [S, 3, 3] model pixels, corner origin
-    extrinsics_pred: np.ndarray | None = None  # [S, 3, 4] before BA, only when BA changed the cameras
+    images: np.ndarray | None  # [S, H, W, 3] uint8 model input
+    depth: np.ndarray | None  # [S, H, W] z-depth, 0 outside the image footprint
+    depth_conf: np.ndarray | None  # [S, H, W]
+    valid: np.ndarray | None  # [S, H, W] bool, pixels that show the image
+    extrinsics: np.ndarray  # [S, 3, 4] world-to-camera, final (after BA / loop closure)
+    intrinsics: np.ndarray  # [S, 3, 3] pixels of an H x W image, corner origin
+    extrinsics_pred: np.ndarray | None = None  # [S, 3, 4] before BA / loop closure, when that changed them
     world_points: np.ndarray | None = None  # [S, H, W, 3] point head, when it ran
     world_points_conf: np.ndarray | None = None  # [S, H, W]
     ba_summary: dict | None = None
+    cloud: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None  # points [P, 3], colours, confidence
+    thumbs: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> small picture (chunked runs)
+    size_hw: tuple[int, int] | None = None  # H, W when there are no images
+    before_label: str = "cameras before BA"
     _depth_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -49,7 +61,23 @@ class ViewerScene:
 
     @property
     def image_hw(self) -> tuple[int, int]:
+        if self.images is None:
+            return self.size_hw
         return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def is_chunked(self) -> bool:
+        return self.cloud is not None
+
+    def frame_image(self, i: int) -> np.ndarray | None:
+        """The picture shown in frame ``i``'s frustum, if any."""
+        return self.images[i] if self.images is not None else self.thumbs.get(i)
+
+    def frustum_frames(self) -> list[int]:
+        """Frames whose frustums are drawn: all, or every k-th of a long sequence (and the last)."""
+        step = -(-self.num_frames // MAX_FRUSTUMS)
+        frames = list(range(0, self.num_frames, step))
+        return frames if frames[-1] == self.num_frames - 1 else frames + [self.num_frames - 1]
 
     @property
     def has_point_map(self) -> bool:
@@ -93,6 +121,8 @@ class ViewerScene:
         """
         if source not in SOURCES:
             raise InputError(f"point source must be one of {SOURCES}, got {source!r}")
+        if self.is_chunked:
+            return self._select_cloud(source, conf_percentile, max_points, seed)
         if source == "point" and not self.has_point_map:
             raise InputError("this reconstruction has no point-head output (run reconstruct with --use-point-map)")
         if not 0.0 <= conf_percentile < 100.0:
@@ -116,6 +146,19 @@ class ViewerScene:
         s, v, u = np.unravel_index(idx, usable.shape)
         return world[s, v, u].astype(np.float32), self.images[shown][s, v, u]
 
+    def _select_cloud(self, source: str, conf_percentile: float, max_points: int | None, seed: int):  # noqa: ANN202
+        """Chunked runs: the written cloud (already fused over frames), cut by its confidence field."""
+        if source != "depth":
+            raise InputError("a chunked reconstruction has only the fused point cloud (no point-head output)")
+        points, colors, conf = self.cloud
+        keep = np.isfinite(points).all(-1)
+        if conf is not None and conf_percentile > 0 and keep.any():
+            keep &= conf >= np.percentile(conf[keep], conf_percentile)
+        idx = np.flatnonzero(keep)
+        if max_points is not None and len(idx) > max_points:
+            idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_points, replace=False))
+        return points[idx].astype(np.float32), colors[idx]
+
 
 def _npz_array(data: np.lib.npyio.NpzFile, key: str, path: Path, required: bool = True) -> np.ndarray | None:
     if key not in data.files:
@@ -131,6 +174,8 @@ def load_scene(out_dir: str | os.PathLike) -> ViewerScene:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder (give the --out folder of openvggt reconstruct)")
     path = folder / "predictions.npz"
+    if not path.is_file() and (folder / "cameras.npz").is_file():
+        return load_chunked_scene(folder)
     if not path.is_file():
         raise InputError(f"{folder} has no predictions.npz: not an openvggt reconstruct output folder")
     try:
@@ -169,4 +214,78 @@ def load_scene(out_dir: str | os.PathLike) -> ViewerScene:
     shapes = {a.shape[:3] for a in (scene.images, scene.depth[..., None], scene.depth_conf[..., None])}
     if len(shapes) != 1 or scene.extrinsics.shape != (s, 3, 4) or scene.intrinsics.shape != (s, 3, 3):
         raise InputError(f"{path}: arrays of inconsistent shapes")
+    return scene
+
+
+def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(points [P, 3] float32, colours [P, 3] uint8, confidence [P] or None)`` of a binary PLY of
+    :func:`openvggt.io.ply.write_ply` (little-endian float / uchar properties)."""
+    data = path.read_bytes()
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply\n") or end < 0:
+        raise InputError(f"{path}: not a PLY file")
+    count, fields = 0, []
+    for line in data[:end].decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if parts[:2] == ["element", "vertex"]:
+            count = int(parts[2])
+        elif parts[:1] == ["property"] and len(parts) == 3:
+            kind = {"float": "<f4", "uchar": "u1"}.get(parts[1])
+            if kind is None:
+                raise InputError(f"{path}: property type {parts[1]} is not one openvggt writes")
+            fields.append((parts[2], kind))
+        elif parts[:1] == ["format"] and parts[1] != "binary_little_endian":
+            raise InputError(f"{path}: {parts[1]} PLY is not one openvggt writes")
+    try:
+        rows = np.frombuffer(data, dtype=fields, count=count, offset=end + len(b"end_header\n"))
+        points = np.stack([rows["x"], rows["y"], rows["z"]], -1)
+        colors = np.stack([rows["red"], rows["green"], rows["blue"]], -1)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{path}: unreadable ({exc})") from None
+    conf = rows["confidence"].copy() if "confidence" in rows.dtype.names else None
+    return points, colors, conf
+
+
+def _thumb(path: Path, width: int = THUMB_WIDTH) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (width, width))  # JPEG: decode at a reduced size
+            rgb = image.convert("RGB")
+            height = max(1, round(rgb.height * width / rgb.width))
+            return np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR))
+    except OSError:
+        return None
+
+
+def load_chunked_scene(folder: Path) -> ViewerScene:
+    """A chunked (long-sequence) output: ``cameras.npz``, ``points.ply`` and, when copied, ``images/``."""
+    path = folder / "cameras.npz"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: unreadable ({exc})") from None
+    with data:
+        extrinsics = _npz_array(data, "extrinsic", path).astype(np.float64)
+        intrinsics = _npz_array(data, "intrinsic_original", path).astype(np.float64)
+        names = [str(n) for n in _npz_array(data, "names", path)]
+        sizes = _npz_array(data, "original_size", path)
+        before = _npz_array(data, "extrinsic_before_loop_closure", path, required=False)
+    if not (folder / "points.ply").is_file():
+        raise InputError(f"{folder} has cameras.npz but no points.ply")
+    width, height = (int(v) for v in sizes[0])
+    scene = ViewerScene(
+        names=names, images=None, depth=None, depth_conf=None, valid=None, extrinsics=extrinsics,
+        intrinsics=intrinsics, cloud=read_ply(folder / "points.ply"), size_hw=(height, width),
+        before_label="cameras before loop closure",
+    )  # fmt: skip
+    if before is not None and not np.allclose(before, extrinsics):
+        scene.extrinsics_pred = before.astype(np.float64)
+    for i in scene.frustum_frames():
+        image = folder / "images" / names[i]
+        if image.is_file():
+            thumb = _thumb(image)
+            if thumb is not None:
+                scene.thumbs[i] = thumb
     return scene

@@ -46,7 +46,9 @@ class SceneViewer:
 
     def __init__(self, server, scene: ViewerScene, max_points: int = MAX_VIEWER_POINTS) -> None:  # noqa: ANN001
         self.server, self.scene, self.max_points = server, scene, max_points
-        self.settings = ViewerSettings(frames=(0, scene.num_frames - 1))
+        # a chunked run's cloud is already cut at its confidence threshold: start from all of it
+        conf = 0.0 if scene.is_chunked else 50.0
+        self.settings = ViewerSettings(frames=(0, scene.num_frames - 1), conf_percentile=conf)
         self._lock = threading.Lock()
         points, _ = scene.select("depth", 0.0)
         extent = float(np.linalg.norm(np.ptp(points, axis=0))) if len(points) else 1.0
@@ -71,7 +73,10 @@ class SceneViewer:
     # ------------------------------------------------------------------------------------------ GUI
     def _build_gui(self) -> None:
         gui, s, scene = self.server.gui, self.settings, self.scene
-        gui.add_markdown(f"**{scene.num_frames} frames**, input {scene.image_hw[1]}x{scene.image_hw[0]}")
+        if scene.is_chunked:
+            gui.add_markdown(f"**{scene.num_frames} frames**, chunked: the fused cloud (frames select cameras)")
+        else:
+            gui.add_markdown(f"**{scene.num_frames} frames**, input {scene.image_hw[1]}x{scene.image_hw[0]}")
         self.conf = gui.add_slider("confidence percentile", 0.0, 99.0, 1.0, s.conf_percentile)
         if scene.num_frames > 1:
             self.frames = gui.add_multi_slider("frames", 0, scene.num_frames - 1, 1, s.frames, min_range=0)
@@ -80,8 +85,8 @@ class SceneViewer:
         self.size = gui.add_slider("point size", self.extent / 6000, self.extent / 60, self.extent / 6000, s.point_size)
         self.source = None
         if scene.has_point_map:
-            self.source = gui.add_dropdown("points from", tuple(SOURCE_LABELS), "depth + cameras")
-        self.before = gui.add_checkbox("cameras before BA", False) if scene.has_ba else None
+            self.source = gui.add_dropdown("points from", tuple(SOURCE_LABELS), initial_value="depth + cameras")
+        self.before = gui.add_checkbox(scene.before_label, False) if scene.has_ba else None
         self.cams = gui.add_checkbox("camera frustums", True)
         self.traj = gui.add_checkbox("trajectory", True)
         self.status = gui.add_markdown("")
@@ -123,7 +128,7 @@ class SceneViewer:
         centres = -np.einsum("sij,sj->si", rotation, w2c[:, :, 3])  # [S, 3]
         h, w = scene.image_hw
         first, last = s.frames
-        for i in range(scene.num_frames):
+        for i in scene.frustum_frames():
             fy = scene.intrinsics[i, 1, 1]
             self.server.scene.add_camera_frustum(
                 f"/cameras/{i}",
@@ -131,7 +136,7 @@ class SceneViewer:
                 aspect=w / h,
                 scale=0.05 * self.extent,
                 thickness=0.002 * self.extent,
-                image=scene.images[i],
+                image=scene.frame_image(i),
                 wxyz=_rotation_wxyz(rotation[i]),
                 position=centres[i],
                 color=(255, 107, 61) if not s.before_ba else (200, 200, 60),

@@ -67,7 +67,8 @@ def web_payload(
         points, colors: ``[P, 3]`` float world points and uint8 colours; subsampled to ``max_points``.
         extrinsics: ``[S, 3, 4]`` world-to-camera. intrinsics: ``[S, 3, 3]`` in pixels of ``image_size``.
         image_size: ``(width, height)`` of the images the intrinsics refer to.
-        images: ``[S, h, w, 3]`` uint8 pictures shown in the frustums (any size of that aspect), optional.
+        images: ``[S, h, w, 3]`` uint8 pictures shown in the frustums (any size of that aspect), optional;
+            or a list with ``None`` for frames without a picture.
     """
     points = np.asarray(points, np.float64).reshape(-1, 3)
     colors = np.asarray(colors, np.uint8).reshape(-1, 3)
@@ -86,7 +87,7 @@ def web_payload(
     cameras = []
     for i, (w2c, k) in enumerate(zip(np.asarray(extrinsics, np.float64), np.asarray(intrinsics, np.float64))):
         camera = {"w2c": np.round(w2c, 7).tolist(), "K": np.round(k, 4).tolist(), "width": width, "height": height}
-        if images is not None:
+        if images is not None and images[i] is not None:
             camera["image"] = _thumb_uri(images[i], thumb_width)
         cameras.append(camera)
     return {
@@ -123,11 +124,17 @@ def viewer_html(payload: dict, height: int = 560, element_id: str = "openvggt-vi
     )
 
 
-def scene_payload(scene, conf_percentile: float = 50.0, max_points: int = MAX_WEB_POINTS) -> dict:  # noqa: ANN001
-    """The payload of a :class:`~openvggt.viz.scene.ViewerScene` (depth points, final cameras)."""
+def scene_payload(scene, conf_percentile: float | None = None, max_points: int = MAX_WEB_POINTS) -> dict:  # noqa: ANN001
+    """The payload of a :class:`~openvggt.viz.scene.ViewerScene` (depth points, final cameras).
+
+    ``conf_percentile``: None keeps what the run wrote (50, the pipeline's default, for one-pass runs;
+    the already filtered cloud of chunked runs)."""
+    if conf_percentile is None:
+        conf_percentile = 0.0 if scene.is_chunked else 50.0
     points, colors = scene.select("depth", conf_percentile, max_points=max_points)
     h, w = scene.image_hw
-    return web_payload(points, colors, scene.extrinsics, scene.intrinsics, (w, h), scene.images, max_points)
+    images = scene.images if scene.images is not None else [scene.frame_image(i) for i in range(scene.num_frames)]
+    return web_payload(points, colors, scene.extrinsics, scene.intrinsics, (w, h), images, max_points)
 
 
 def viewer_section(

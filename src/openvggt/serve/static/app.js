@@ -52,6 +52,13 @@
     const conf = $("opt-conf").value.trim();
     if (conf) o.conf_threshold = parseFloat(conf);
     if (!$("opt-ba-label").classList.contains("hidden") && $("opt-ba").checked) o.ba = true;
+    const chunk = $("opt-chunk").value.trim();
+    if (chunk) {
+      o.chunk = parseInt(chunk, 10);
+      if ($("opt-loop").checked) o.loop_closure = true;
+    } else if ($("opt-loop").checked) {
+      o.loop_closure = true; // the server explains that it needs a chunk size
+    }
     return o;
   }
 
