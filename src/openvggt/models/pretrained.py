@@ -36,8 +36,14 @@ HEAD_NAMES = ("camera", "depth", "point", "track")
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and string metadata from a weights file."""
+def read_state_dict(
+    path: str | Path, dtype: torch.dtype | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata from a weights file; floating tensors cast to ``dtype`` one at a time as read.
+
+    safetensors files are memory-mapped and read tensor by tensor, so loading a fp32 file in bf16 never holds the
+    fp32 copy of more than one tensor.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
@@ -47,9 +53,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
             with safe_open(str(path), framework="pt") as f:
                 metadata = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+                tensors = {k: _cast(f.get_tensor(k), dtype) for k in f.keys()}  # noqa: SIM118 - safe_open API
             return tensors, metadata
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _torch_load(path)
     except CheckpointError:
         raise
     except Exception as exc:  # corrupt file, pickle with code, wrong format
@@ -61,7 +67,25 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return dict(obj), metadata
+    obj = dict(obj)
+    for k in list(obj):  # in place, so each full-precision tensor is freed as soon as it is cast
+        obj[k] = _cast(obj[k], dtype)
+    return obj, metadata
+
+
+def _torch_load(path: Path) -> object:
+    """``torch.load`` memory-mapped where the file format allows it (zip checkpoints), so casting as we go
+    never holds two full copies; legacy (non-zip) files are read whole."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zipfile" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    return t.to(dtype) if dtype is not None and t.is_floating_point() else t
 
 
 def config_from_metadata(metadata: Mapping[str, str]) -> VGGTConfig | None:
@@ -188,7 +212,8 @@ class PretrainedMixin:
         Weights are cast to ``dtype`` (fp32 by default) as they are assigned: no second copy is made.
         """
         path, found_config = resolve_source(source, revision)
-        state, metadata = read_state_dict(path)
+        target = dtype or torch.float32
+        state, metadata = read_state_dict(path, target)
         if isinstance(config, str):
             config = VGGTConfig.preset(config)
         cfg = config or config_from_metadata(metadata) or found_config or VGGTConfig()
@@ -196,8 +221,6 @@ class PretrainedMixin:
             dropped = [h for h in HEAD_NAMES if h not in heads]
             cfg = cfg.with_heads(**{h: h in heads for h in HEAD_NAMES})
             state = {k: v for k, v in state.items() if not any(k.startswith(f"{h}_head.") for h in dropped)}
-        target = dtype or torch.float32
-        state = {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
         with torch.device("meta"):
             model = cls(cfg)
         check_state_dict(model, state)
