@@ -49,11 +49,14 @@ def read_state_dict(
         raise CheckpointError(f"weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
+            if dtype is not None and _stored_dtypes(path) - {dtype}:
+                return _read_safetensors_casting(path, dtype)
             from safetensors import safe_open
 
+            # Nothing to cast: the tensors stay memory-mapped (pages are read when the forward first touches them).
             with safe_open(str(path), framework="pt") as f:
                 metadata = f.metadata() or {}
-                tensors = {k: _cast(f.get_tensor(k), dtype) for k in f.keys()}  # noqa: SIM118 - safe_open API
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
             return tensors, metadata
         obj = _torch_load(path)
     except CheckpointError:
@@ -71,6 +74,50 @@ def read_state_dict(
     for k in list(obj):  # in place, so each full-precision tensor is freed as soon as it is cast
         obj[k] = _cast(obj[k], dtype)
     return obj, metadata
+
+
+# safetensors dtype names (the format's header) -> torch dtypes.
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
+
+
+def _header(path: Path) -> tuple[dict, int]:
+    with open(path, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        return json.loads(fh.read(size)), 8 + size
+
+
+def _stored_dtypes(path: Path) -> set[torch.dtype]:
+    header, _ = _header(path)
+    return {_SAFETENSORS_DTYPES[v["dtype"]] for k, v in header.items() if k != "__metadata__"
+            and _SAFETENSORS_DTYPES[v["dtype"]].is_floating_point}  # fmt: skip
+
+
+def _read_safetensors_casting(path: Path, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a safetensors file tensor by tensor with plain reads, casting floats to ``dtype`` as they arrive.
+
+    Why not ``safe_open``: it memory-maps the whole file, and every mapped page it reads stays in the process's
+    resident set until the file is closed, so casting a 5 GB fp32 file to bf16 peaked at 7.3 GB (measured).
+    Plain reads go through the page cache, not the process: the peak is the cast copy plus one tensor.
+    The format (8-byte header length, JSON header with dtype / shape / data offsets, raw little-endian data) is
+    the published safetensors layout; the library itself is still used for every uncast read.
+    """
+    header, base = _header(path)
+    metadata = header.pop("__metadata__", None) or {}
+    tensors = {}
+    with open(path, "rb") as fh:
+        for name, info in header.items():
+            start, end = info["data_offsets"]
+            buf = bytearray(end - start)
+            fh.seek(base + start)
+            if fh.readinto(buf) != len(buf):
+                raise CheckpointError(f"{path} is truncated (tensor {name})")
+            src = _SAFETENSORS_DTYPES[info["dtype"]]
+            t = torch.frombuffer(buf, dtype=src) if buf else torch.empty(0, dtype=src)
+            tensors[name] = _cast(t.reshape(info["shape"]), dtype)
+    return tensors, metadata
 
 
 def _torch_load(path: Path) -> object:
