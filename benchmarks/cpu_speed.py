@@ -84,6 +84,19 @@ def measure_peaks(native_bf16: bool) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- worker
+def _count_cpu_attention() -> None:
+    """FlopCounterMode has formulas for the CUDA attention kernels only; give the CPU flash kernel the same one."""
+    from torch.utils import flop_counter
+
+    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if op in flop_counter.flop_registry or op.default in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(op)
+    def _flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001, ANN002, ANN003
+        return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def _reference_model(weights: str):  # noqa: ANN202
     """fp32, stock nn.Linear, all layers kept, DPT caches off, heads fp32 (see the module docstring)."""
     from torch import nn
@@ -118,6 +131,7 @@ def worker(spec: dict) -> None:
     from openvggt.predictor import Predictor
 
     torch.set_num_threads(spec["threads"])
+    _count_cpu_attention()
     images = torch.load(spec["inputs"])
     start = time.perf_counter()
     if spec.get("reference"):

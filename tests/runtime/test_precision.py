@@ -101,3 +101,14 @@ def test_training_precision_follows_the_same_rule(cpu_is):
     assert ctx._enabled and ctx.fast_dtype == torch.bfloat16 and scaler is None
     with pytest.raises(UserError, match="int8"):
         _autocast(torch.device("cpu"), "int8")
+
+
+def test_int8_rest_runs_bf16_only_where_native(cpu_is):
+    cpu_is(AMX)
+    with runtime.autocast("cpu", "int8"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert runtime.torch_dtype("int8") == torch.bfloat16
+    cpu_is(AVX2_ONLY)
+    with runtime.autocast("cpu", "int8"):
+        assert not torch.is_autocast_enabled("cpu")
+    assert runtime.torch_dtype("int8") == torch.float32
