@@ -11,6 +11,8 @@ once as an fp32 safetensors file and loaded the way users load weights (``Predic
   cache, heads in fp32. Every gain below is measured against it.
 - ``fp32``, ``bf16``, ``int8``: ``Predictor(dtype=...)``; ``bf16`` only where the CPU has native bf16 (on others it
   is skipped, with the measured bf16 matmul rate as the reason; ``--emulated-bf16`` runs it anyway).
+- ``int8-fbgemm``: int8 with the fbgemm engine forced (``OPENVGGT_INT8_ENGINE=fbgemm``; skipped where ``int8``
+  already uses it): fbgemm stores 1 byte per weight, oneDNN about 2 and more during the forward.
 - ``compile``: ``Predictor(dtype="auto", compile=True)``; ``int8+compile``: int8 with compiled blocks.
 - ``auto`` is not run twice: the summary names the variant that ``dtype="auto"`` resolves to.
 
@@ -45,6 +47,8 @@ VARIANTS = {
     "fp32": {"dtype": "fp32", "compile": False},
     "bf16": {"dtype": "bf16", "compile": False},
     "int8": {"dtype": "int8", "compile": False},
+    # fbgemm keeps 1 byte per weight where oneDNN keeps ~2 (+2 GB during a 1B forward): the leanest variant.
+    "int8-fbgemm": {"dtype": "int8", "compile": False, "env": {"OPENVGGT_INT8_ENGINE": "fbgemm"}},
     "compile": {"dtype": "auto", "compile": True},
     "int8+compile": {"dtype": "int8", "compile": True},
 }
@@ -129,6 +133,7 @@ def worker(spec: dict) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from openvggt.predictor import Predictor
+    from openvggt.runtime import torch_dtype
 
     torch.set_num_threads(spec["threads"])
     _count_cpu_attention()
@@ -162,6 +167,8 @@ def worker(spec: dict) -> None:
         "variant": spec["variant"],
         "dtype": dtype,
         "compile": spec["compile"],
+        "int8_engine": torch.backends.quantized.engine if dtype == "int8" else None,
+        "rest_dtype": "bf16" if torch_dtype(dtype) == torch.bfloat16 else "fp32",  # attention, convolutions
         "load_s": load_s,
         "first_call_s": first_s,
         "times_s": times,
@@ -206,9 +213,10 @@ def split_flops(flops: dict[str, float]) -> dict[str, float]:
             "other": total - linear - attention - conv}  # fmt: skip
 
 
-def floor_s(flops: dict[str, float], peaks: dict, dtype: str) -> float:
+def floor_s(flops: dict[str, float], peaks: dict, dtype: str, rest_dtype: str) -> float:
+    """Linear layers at the variant's matmul peak, everything else at the peak of the precision it runs in."""
     matmul = peaks[dtype] if dtype in ("fp32", "bf16", "int8") else peaks["fp32"]
-    rest = peaks["bf16"] if dtype == "bf16" else peaks["fp32"]
+    rest = peaks[rest_dtype]
     return flops["linear"] / (matmul * 1e9) + (flops["total"] - flops["linear"]) / (rest * 1e9)
 
 
@@ -228,6 +236,8 @@ def ensure_weights(preset: str, path: Path) -> Path:
 
 
 def run_variants(args: argparse.Namespace, work: Path, weights: Path, native_bf16: bool, bf16_peak: float) -> dict:
+    from openvggt.runtime import int8_engine
+
     results = {}
     for name in args.variants.split(","):
         if name not in VARIANTS:
@@ -237,13 +247,17 @@ def run_variants(args: argparse.Namespace, work: Path, weights: Path, native_bf1
                              f"{bf16_peak:.1f} GFLOP/s (pass --emulated-bf16 to run it anyway)"}  # fmt: skip
             print(f"{name:14s} skipped: {results[name]['skipped']}", flush=True)
             continue
+        if name == "int8-fbgemm" and int8_engine() == "fbgemm":
+            results[name] = {"variant": name, "skipped": "int8 already runs on fbgemm here"}
+            continue
         spec = {**VARIANTS[name], "variant": name, "weights": str(weights), "inputs": str(work / "images.pt"),
                 "outputs": str(work / f"{name}.out.pt"), "result": str(work / f"{name}.json"),
                 "threads": args.threads, "repeat": args.repeat, "warmup": args.warmup}  # fmt: skip
         cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
         start = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, timeout=args.timeout, capture_output=True, text=True, check=False)
+            env = {**os.environ, **VARIANTS[name].get("env", {})}
+            proc = subprocess.run(cmd, timeout=args.timeout, capture_output=True, text=True, check=False, env=env)
         except subprocess.TimeoutExpired:
             results[name] = {"variant": name, "skipped": f"timed out after {args.timeout} s"}
             print(f"{name:14s} timed out", flush=True)
@@ -272,7 +286,7 @@ def summarise(results: dict, work: Path, peaks: dict, auto: str) -> dict:
             r["gflops_per_s"] = flops["total"] / r["median_s"] / 1e9
             peak = peaks[r["dtype"]]
             r["fraction_of_peak"] = r["gflops_per_s"] / peak
-            r["floor_s"] = floor_s(flops, peaks, r["dtype"])
+            r["floor_s"] = floor_s(flops, peaks, r["dtype"], r.get("rest_dtype", "fp32"))
             r["time_over_floor"] = r["median_s"] / r["floor_s"]
         if base:
             r["speedup_vs_reference"] = base / r["median_s"]
@@ -310,7 +324,11 @@ def markdown(payload: dict) -> str:
         a = r.get("agreement_vs_fp32")
         acc = (f"{a['depth_rel_median']:.3%} | {a['points_rel_median']:.3%} | {a['camera_angle_deg_max']:.3f}"
                if a else "– | – | –")  # fmt: skip
-        prec = r["dtype"] + ("+compile" if r["compile"] else "")
+        prec = (
+            r["dtype"]
+            + (f" ({r['int8_engine']})" if r.get("int8_engine") else "")
+            + ("+compile" if r["compile"] else "")
+        )
 
         def fmt(key: str, spec: str, r=r) -> str:  # noqa: ANN001
             return format(r[key], spec) if key in r else "–"

@@ -96,13 +96,23 @@ def cpu_capability() -> CpuCapability:
     )
 
 
+INT8_ENGINE_ENV = "OPENVGGT_INT8_ENGINE"
+
+
 def int8_engine() -> str:
     """The quantised engine for ``dtype="int8"``: oneDNN where it may use VNNI/AMX int8, fbgemm otherwise.
 
     Measured (one 1564x1024x4096 layer, 1 thread): on the AMX Xeon oneDNN ~1,500 GOP/s against fbgemm ~350-590;
-    with oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``) oneDNN falls to ~190 GOP/s.
+    with oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``) oneDNN falls to ~190 GOP/s. Memory: oneDNN keeps
+    ~2 bytes per weight (its packed copy and the int8 original) and grows by ~2 GB more during a VGGT-1B forward;
+    fbgemm keeps 1 byte per weight. ``OPENVGGT_INT8_ENGINE=fbgemm`` (or ``onednn``) overrides the choice.
     """
     engines = torch.backends.quantized.supported_engines
+    forced = os.environ.get(INT8_ENGINE_ENV)
+    if forced:
+        if forced not in engines or forced not in ("onednn", "fbgemm"):
+            raise UserError(f"{INT8_ENGINE_ENV}={forced}: use onednn or fbgemm (this torch has {engines})")
+        return forced
     cap = cpu_capability()
     if (cap.vnni or cap.amx) and cap.native_bf16 and "onednn" in engines:  # native_bf16 honours the oneDNN cap
         return "onednn"

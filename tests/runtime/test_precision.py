@@ -112,3 +112,14 @@ def test_int8_rest_runs_bf16_only_where_native(cpu_is):
     with runtime.autocast("cpu", "int8"):
         assert not torch.is_autocast_enabled("cpu")
     assert runtime.torch_dtype("int8") == torch.float32
+
+
+def test_int8_engine_override(monkeypatch, cpu_is):
+    cpu_is(AMX)
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("no fbgemm in this torch build")
+    monkeypatch.setenv("OPENVGGT_INT8_ENGINE", "fbgemm")
+    assert runtime.int8_engine() == "fbgemm"
+    monkeypatch.setenv("OPENVGGT_INT8_ENGINE", "qnnpack")
+    with pytest.raises(UserError, match="OPENVGGT_INT8_ENGINE"):
+        runtime.int8_engine()
