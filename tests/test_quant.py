@@ -101,3 +101,8 @@ def test_predictor_int8_loads_weights_without_fp32_copy(tmp_path, tiny):
 def test_predictor_int8_not_on_other_devices(tiny):
     with pytest.raises(UserError, match="CPU only"):
         Predictor(model=tiny, device="meta", dtype="int8")
+
+
+def test_predictor_refuses_int8_with_compile(tiny):
+    with pytest.raises(UserError, match="compile=True does not work with dtype int8"):
+        Predictor(model=tiny, device="cpu", dtype="int8", compile=True)

@@ -104,6 +104,11 @@ class Predictor:
             raise UserError("give Predictor either weights or model, not both")
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        if compile and self.dtype == "int8":
+            # Measured with torch 2.13: compiled blocks around torch.ao's quantised linears gave wrong outputs and
+            # heap corruption ("malloc(): unaligned tcache chunk detected"), and the graph breaks at every linear.
+            raise UserError("compile=True does not work with dtype int8 (torch.compile around the quantised linear "
+                            "layers gave wrong results); use int8 without compile, or compile with auto/fp32/bf16")
         heads = None if heads is None else tuple(heads)
         if model is None:
             source = "default" if weights is None else weights
