@@ -2,11 +2,12 @@
 
     python benchmarks/int8_accuracy.py --scenes 4 --frames 4 --json docs/results/int8_accuracy.json
 
-Two models, both through ``Predictor(model=..., dtype=...)`` (camera + depth + point heads):
+Two models, both through ``Predictor(..., dtype=...)``:
 1. the parity fixture's model (``../shared/fixtures/parity_tiny``: weights with official names, the official
    code's inputs and float64 outputs): every precision is compared with fp32 and with the float64 reference;
 2. the shipped default model (``vggt-small``, camera + depth heads: it has no point head) on held-out synthetic
-   scenes (seed ``TEST_SEED``, never trained on): agreement with fp32 and the camera AUC@30 against the exact ground-truth cameras.
+   scenes (seed ``TEST_SEED``, never trained on): agreement with fp32 and the camera AUC@30 against the exact
+   ground-truth cameras.
 
 Agreement: median relative depth and point difference, worst camera rotation difference (degrees).
 """
