@@ -92,8 +92,8 @@ def test_chunked_reconstruction_writes_every_output(loop_sequence, tmp_path):
     from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
 
     source, gt = loop_sequence
-    from openvggt.longseq.source import CallableSource
     from openvggt.longseq.sequences import GroundTruth
+    from openvggt.longseq.source import CallableSource
 
     n = 120
     sub = CallableSource(source.names[:n], source.image)

@@ -25,9 +25,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from openvggt.errors import UserError
 from openvggt.io.checkpoint import load_model, save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.vggt import HEADS, VGGT
+from openvggt.runtime import resolve_dtype
 from openvggt.train.config import TrainConfig
 from openvggt.train.data import step_batches
 from openvggt.train.losses import total_loss
@@ -124,8 +126,10 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
 
 
 def _autocast(device: torch.device, precision: str):  # noqa: ANN202
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+    # The inference rule (openvggt.runtime): "auto" is bf16 on CUDA and on CPUs with native bf16, else fp32/fp16.
+    precision = resolve_dtype(precision, device)
+    if precision == "int8":
+        raise UserError("precision int8 is for inference only; train in auto, fp32, bf16 or fp16")
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False), None
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
