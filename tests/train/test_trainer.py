@@ -177,3 +177,38 @@ def test_validation_uses_held_out_synthetic_scenes_even_when_training_from_a_fol
     (batch,) = validation_batches(cfg, 14, frames=2)
     assert batch["seq_name"][0].startswith(f"seed{VAL_SEED}_")
     assert batch["images"].shape[:2] == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("native", "requested", "expected"),
+    [(True, "auto", "bf16"), (False, "auto", "fp32"), (False, "bf16", "bf16"), (True, "fp32", "fp32")],
+)
+def test_precision_follows_the_cpu_capability(tmp_path, monkeypatch, native, requested, expected):
+    """auto = bf16 autocast only on CPUs with native bf16 (fp32 on AVX2-only ones, where bf16 is ~100x slower);
+    an explicit bf16 on such a CPU is honoured with a warning. The shipped presets use auto."""
+    import warnings
+
+    from openvggt import runtime
+
+    cap = runtime.CpuCapability("AVX512" if native else "AVX2", native, native, native, None)
+    monkeypatch.setattr(runtime, "cpu_capability", lambda: cap)
+    monkeypatch.setattr(runtime, "_warned", set())
+    cfg = DEBUG_TINY.override([f"out_dir={tmp_path}", f"precision={requested}", "device=cpu"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(cfg, progress=False)
+    assert trainer.precision == expected
+    slow_warning = any("emulated" in str(w.message) for w in caught)
+    assert slow_warning == (requested == "bf16" and not native)
+    x = torch.ones(4, 4)
+    with trainer.autocast:
+        y = torch.nn.functional.linear(x, x)
+    assert y.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    from openvggt.train.config import TRAIN_PRESETS
+
+    assert all(p.precision == "auto" for n, p in TRAIN_PRESETS.items() if n.startswith("small-synthetic"))
+
+
+def test_int8_is_not_a_training_precision(tmp_path):
+    with pytest.raises(ValueError, match="inference only"):
+        Trainer(DEBUG_TINY.override([f"out_dir={tmp_path}", "precision=int8", "device=cpu"]), progress=False)

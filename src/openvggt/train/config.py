@@ -28,6 +28,7 @@ class DataConfig:
     num_workers: int = 2
     track_num: int = 0  # query tracks per scene (0 disables track supervision)
     val_scenes: int = 0  # held-out synthetic scenes evaluated every val_every steps
+    augment: bool = True  # random zoom crops and colour jitter (off: e.g. for an overfit check)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: str | dict = "paper"  # LOSS_PRESETS name or a LossConfig dict
     steps: int = 10_000
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or fp32 / bf16 / fp16
+    # auto = openvggt.runtime's choice: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
+    precision: str = "auto"  # or fp32 / bf16 / fp16
     grad_checkpointing: bool = False
     seed: int = 42
     out_dir: str = "runs/default"
@@ -149,7 +151,7 @@ SMALL_SYNTHETIC = TrainConfig(
     ),
     optim=OptimConfig(lr=3e-4, weight_decay=0.05, warmup_frac=0.05, clip_grad=1.0),
     loss={"point": False, "track": False},
-    precision="bf16",
+    precision="auto",  # bf16 autocast where the CPU has native bf16 (the training machine had), else fp32
     steps=300,
     out_dir="runs/vggt-small-synthetic",
     log_every=5,

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from openvggt import runtime
 from openvggt.models.init import init_weights_
 from openvggt.models.vggt import HEADS, VGGT
 from openvggt.train.config import TrainConfig
@@ -120,12 +121,21 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     ]
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """The training precision for ``precision`` on ``device``, by :mod:`openvggt.runtime`'s rules:
+    ``auto`` is bf16 on CUDA (fp16 without bf16 support) and on CPUs with native bf16 (AVX-512-BF16 /
+    AMX), fp32 on other CPUs, where bf16 runs ~100x slower; an explicit ``bf16`` there is kept and
+    warned about. int8 is an inference precision and is refused."""
+    name = runtime.resolve_dtype(precision, device)
+    if name == "int8":
+        raise ValueError("precision int8 is for inference only; train with auto, fp32, bf16 or fp16")
+    return name
+
+
 def _autocast(device: torch.device, precision: str):  # noqa: ANN202
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False), None
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    dtype = runtime.torch_dtype(precision)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     return torch.autocast(device.type, dtype=dtype), scaler
 
@@ -184,7 +194,9 @@ class Trainer:
         self.frozen = apply_freeze(self.model, cfg.optim.freeze)
         self.frozen_modules = frozen_modules(self.model, cfg.optim.freeze)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.optim.lr, betas=cfg.optim.betas)
-        self.autocast, self.scaler = _autocast(self.device, cfg.precision)
+        self.precision = resolve_precision(self.device, cfg.precision)
+        self.autocast, self.scaler = _autocast(self.device, self.precision)
+        log.info("training in %s on %s", self.precision, runtime.describe_device(self.device))
         self.step = 0
         self.skipped_steps = 0
         if resume:
