@@ -212,3 +212,9 @@ def test_precision_follows_the_cpu_capability(tmp_path, monkeypatch, native, req
 def test_int8_is_not_a_training_precision(tmp_path):
     with pytest.raises(ValueError, match="inference only"):
         Trainer(DEBUG_TINY.override([f"out_dir={tmp_path}", "precision=int8", "device=cpu"]), progress=False)
+
+
+def test_track_supervision_below_128_px_fails_before_training(tmp_path):
+    cfg = DEBUG_TINY.override([f"out_dir={tmp_path}", "data.image_size=112", "data.track_num=8"])
+    with pytest.raises(ValueError, match="at least 128 px"):
+        Trainer(cfg, progress=False)

@@ -211,6 +211,14 @@ class Trainer:
         cfg = self.cfg
         mcfg = cfg.model_config()
         want_track = self.loss_cfg.track and cfg.data.track_num > 0
+        if want_track and mcfg.enable_track:
+            d = cfg.data
+            smallest = min(-(-min(d.min_height, d.image_size) // mcfg.patch_size) * mcfg.patch_size, d.image_size)
+            if smallest < 128:  # the track head's correlation pyramid needs 128 px a side (fail now, not at step k)
+                raise ValueError(
+                    f"track supervision needs sample heights of at least 128 px (data.min_height={d.min_height}, "
+                    f"data.image_size={d.image_size}); raise them or set data.track_num=0"
+                )
         mcfg = mcfg.with_heads(
             camera=mcfg.enable_camera and self.loss_cfg.camera,
             depth=mcfg.enable_depth and self.loss_cfg.depth,
@@ -299,8 +307,11 @@ class Trainer:
         frames = 0
         logged: dict[str, float] = {}
         finite = True
+        data_s = 0.0
         for _ in range(accum):
+            t0 = time.perf_counter()
             batch = self._to_device(next(batches))
+            data_s += time.perf_counter() - t0  # time the loop waited for data (0 when workers keep up)
             frames += batch["images"].shape[0] * batch["images"].shape[1]
             loss, terms = self._forward_loss(batch)
             if not torch.isfinite(loss):
@@ -333,7 +344,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        logged.update(lr=lr, frames=frames, skipped=float(not finite))
+        logged.update(lr=lr, frames=frames, skipped=float(not finite), data_s=data_s)
         return logged
 
     def _all_ranks_finite(self, finite: bool) -> bool:
@@ -366,7 +377,9 @@ class Trainer:
                 logs["frames_per_s"] = logs["frames"] * self.dist.world / logs["step_time"]
                 self._log(logs, log_file)
                 bar.update(1)
-                bar.set_postfix(loss=f"{logs['objective']:.3f}", lr=f"{logs['lr']:.1e}")
+                bar.set_postfix(
+                    loss=f"{logs['objective']:.3f}", lr=f"{logs['lr']:.1e}", fps=f"{logs['frames_per_s']:.1f}"
+                )
                 if cfg.val_every and self.step % cfg.val_every == 0:
                     self.validate()
                 if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or stop.requested:
