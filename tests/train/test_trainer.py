@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,20 @@ def test_track_supervision_below_128_px_fails_before_training(tmp_path):
     cfg = DEBUG_TINY.override([f"out_dir={tmp_path}", "data.image_size=112", "data.track_num=8"])
     with pytest.raises(ValueError, match="at least 128 px"):
         Trainer(cfg, progress=False)
+
+
+def test_time_budget_stops_training_and_drives_the_schedule(scenes, tmp_path):
+    cfg = TrainConfig(steps=1000, max_minutes=10.0, optim=TrainConfig().optim.__class__(lr=1.0, min_lr=0.0))
+    assert lr_at(0, cfg, 0.0) == 0.0
+    assert lr_at(3, cfg, 15.0) == pytest.approx(0.5)  # half of the 5 % warm-up (30 s) done
+    assert lr_at(3, cfg, 600.0) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(500, cfg) == lr_at(500, replace(cfg, max_minutes=0.0))  # without a clock: by steps
+
+    run = _cfg(scenes, tmp_path / "timed", steps=10_000, max_minutes=0.02, ckpt_every=10_000)
+    trainer = Trainer(run, progress=False)
+    trainer.fit()
+    assert 0 < trainer.step < 10_000 and trainer.train_seconds >= 1.2
+    state = torch.load(sorted((tmp_path / "timed" / "checkpoints").glob("*.pt"))[-1], weights_only=True)
+    assert state["step"] == trainer.step and state["train_seconds"] == pytest.approx(trainer.train_seconds)
+    resumed = Trainer(run, resume=True, progress=False)
+    assert resumed.train_seconds == pytest.approx(trainer.train_seconds) and resumed._out_of_time()

@@ -54,6 +54,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: str | dict = "paper"  # LOSS_PRESETS name or a LossConfig dict
     steps: int = 10_000
+    max_minutes: float = 0.0  # >0: also stop after this much training time; the lr schedule follows it
     # auto = openvggt.runtime's choice: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
     precision: str = "auto"  # or fp32 / bf16 / fp16
     grad_checkpointing: bool = False

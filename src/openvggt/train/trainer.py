@@ -35,9 +35,19 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up from ``min_lr`` to ``lr`` over ``warmup_frac`` of training, then cosine to ``min_lr``."""
+def lr_at(step: int, cfg: TrainConfig, train_seconds: float | None = None) -> float:
+    """Linear warm-up from ``min_lr`` to ``lr`` over ``warmup_frac`` of training, then cosine to ``min_lr``.
+
+    With ``cfg.max_minutes > 0`` and ``train_seconds`` given, "training" is the time budget: the
+    schedule follows the elapsed fraction of it (or of the steps, whichever is further along).
+    """
     o = cfg.optim
+    if cfg.max_minutes > 0 and train_seconds is not None:
+        done = max(train_seconds / (60.0 * cfg.max_minutes), step / max(1, cfg.steps))
+        if done < o.warmup_frac:
+            return o.min_lr + (o.lr - o.min_lr) * done / o.warmup_frac
+        u = (done - o.warmup_frac) / max(1e-9, 1 - o.warmup_frac)
+        return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * min(1.0, u)))
     warm = int(round(o.warmup_frac * cfg.steps))
     if step < warm:
         return o.min_lr + (o.lr - o.min_lr) * step / warm
@@ -199,6 +209,7 @@ class Trainer:
         log.info("training in %s on %s", self.precision, runtime.describe_device(self.device))
         self.step = 0
         self.skipped_steps = 0
+        self.train_seconds = 0.0  # wall time spent in training steps, carried across resumes
         if resume:
             self._resume()
         self.ddp = self.model
@@ -250,6 +261,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict() if self.scaler else None,
                 "step": self.step,
                 "skipped_steps": self.skipped_steps,
+                "train_seconds": self.train_seconds,
                 "rng": _rng_state(),
                 "config": self.cfg.to_dict(),
                 "model_config": self.model.config.to_dict(),  # lets convert/load_model rebuild the model
@@ -277,12 +289,13 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         _set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
     # ------------------------------------------------------------------------------------------
     def _set_lr(self) -> float:
-        lr = lr_at(self.step, self.cfg)
+        lr = lr_at(self.step, self.cfg, self.train_seconds)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)
         return lr
@@ -370,19 +383,22 @@ class Trainer:
         stop = _StopFlag()
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not self.progress)
         try:
-            while self.step < cfg.steps and not stop.requested:
+            while self.step < cfg.steps and not stop.requested and not self._out_of_time():
                 t0 = time.perf_counter()
                 logs = self.train_step(batches)
                 logs["step_time"] = time.perf_counter() - t0
+                self.train_seconds += logs["step_time"]
+                logs["train_seconds"] = self.train_seconds
                 logs["frames_per_s"] = logs["frames"] * self.dist.world / logs["step_time"]
                 self._log(logs, log_file)
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{logs['objective']:.3f}", lr=f"{logs['lr']:.1e}", fps=f"{logs['frames_per_s']:.1f}"
                 )
-                if cfg.val_every and self.step % cfg.val_every == 0:
+                last = self.step == cfg.steps or stop.requested or self._out_of_time()
+                if cfg.val_every and (self.step % cfg.val_every == 0 or last):
                     self.validate()
-                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or stop.requested:
+                if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -392,6 +408,17 @@ class Trainer:
             if self.writer:
                 self.writer.close()
         return self.export()
+
+    def _out_of_time(self) -> bool:
+        """``max_minutes`` of training time spent (all ranks agree: rank 0's clock decides)."""
+        if self.cfg.max_minutes <= 0:
+            return False
+        out = self.train_seconds >= 60.0 * self.cfg.max_minutes
+        if self.dist.world > 1:
+            flag = torch.tensor([float(out)], device=self.device)
+            dist.broadcast(flag, 0)
+            out = bool(flag.item())
+        return out
 
     def _log(self, logs: dict[str, float], log_file) -> None:  # noqa: ANN001
         if not self.dist.main:
