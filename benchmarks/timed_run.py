@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     train_eval = training_scene_batches(cfg, patch, args.eval_train) if args.eval_train else []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"config": args.config, "overrides": args.overrides, "minutes": args.minutes, "threads": args.threads}
+    meta = {"run": args.name or Path(args.out).stem, "config": args.config, "overrides": args.overrides}
+    meta.update(minutes=args.minutes, threads=args.threads)
     meta["precision"] = trainer.precision
 
     def record(f, step: int, frames: int, train_s: float, sums: dict, count: int) -> None:
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="key=value overrides")
     p.add_argument("--minutes", type=float, default=15.0, help="training wall time (evaluation excluded)")
     p.add_argument("--out", default="runs/study/run.jsonl", help="JSONL file the rows are appended to")
+    p.add_argument("--name", default="", help="run name in every row (default: the --out file's stem)")
     p.add_argument("--eval-every-s", type=float, default=120.0, help="seconds of training between evaluations")
     p.add_argument("--eval-train", type=int, default=0, help="also evaluate on the first K training scenes")
     p.add_argument("--warmup-steps", type=int, default=20)

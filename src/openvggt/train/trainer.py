@@ -210,6 +210,7 @@ class Trainer:
         self.step = 0
         self.skipped_steps = 0
         self.train_seconds = 0.0  # wall time spent in training steps, carried across resumes
+        self.frames_seen = 0  # training frames over all ranks, carried across resumes
         if resume:
             self._resume()
         self.ddp = self.model
@@ -262,6 +263,7 @@ class Trainer:
                 "step": self.step,
                 "skipped_steps": self.skipped_steps,
                 "train_seconds": self.train_seconds,
+                "frames_seen": self.frames_seen,
                 "rng": _rng_state(),
                 "config": self.cfg.to_dict(),
                 "model_config": self.model.config.to_dict(),  # lets convert/load_model rebuild the model
@@ -290,6 +292,7 @@ class Trainer:
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.frames_seen = int(state.get("frames_seen", 0))
         _set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
@@ -389,6 +392,8 @@ class Trainer:
                 logs["step_time"] = time.perf_counter() - t0
                 self.train_seconds += logs["step_time"]
                 logs["train_seconds"] = self.train_seconds
+                self.frames_seen += int(logs["frames"]) * self.dist.world
+                logs["frames_seen"] = self.frames_seen
                 logs["frames_per_s"] = logs["frames"] * self.dist.world / logs["step_time"]
                 self._log(logs, log_file)
                 bar.update(1)
@@ -437,8 +442,9 @@ class Trainer:
         if not self.dist.main:
             return {}
         metrics = validate(self.model, self.cfg, self.device, writer=self.writer, step=self.step)
+        row = {"step": self.step, "frames_seen": self.frames_seen, "train_seconds": round(self.train_seconds, 1)}
         with open(self.out_dir / "val.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+            f.write(json.dumps({**row, **metrics}) + "\n")
         return metrics
 
     def weights_digest(self) -> str:
