@@ -13,7 +13,8 @@ depth AbsRel on ``data.val_scenes`` scenes of the ``VAL_SEED`` split (8 frames),
 frames): the overfit check. Evaluation time is not counted as training time.
 
 The first row (``step 0``) is the untrained model. ``--profile N`` instead times ``N`` steps split
-into data wait, forward + loss, backward and optimiser, and prints one JSON line.
+into data wait, forward + loss, backward and optimiser, and prints one JSON line; ``--data-only N`` times
+``N`` batches of the data pipeline alone (with ``data.num_workers`` worker processes).
 """
 
 from __future__ import annotations
@@ -85,11 +86,26 @@ def profile(trainer: Trainer, n: int) -> dict:
     return out
 
 
+def data_throughput(cfg: TrainConfig, n: int, patch: int = 14) -> dict:
+    """Frames per second the configured data pipeline delivers (``data.num_workers`` processes), after one batch."""
+    batches = step_batches(cfg, 0, 1, 0, patch)
+    next(batches)  # worker start-up
+    t0, frames = time.perf_counter(), 0
+    for _ in range(n):
+        b = next(batches)
+        frames += b["images"].shape[0] * b["images"].shape[1]
+    dt = time.perf_counter() - t0
+    return {"batches": n, "frames": frames, "seconds": round(dt, 2), "frames_per_s": round(frames / dt, 2)}
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig.load(args.config).override(args.overrides)
     cfg = constant_lr(cfg, args.warmup_steps)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.data_only:
+        print(json.dumps({"config": args.config, "overrides": args.overrides, **data_throughput(cfg, args.data_only)}))
+        return 0
     trainer = Trainer(cfg, progress=False)
     patch = trainer.model.config.patch_size
     if args.profile:
@@ -112,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
         if heldout:
             row.update({f"heldout_{k}": v for k, v in evaluate(trainer.model, heldout, trainer.device)[0].items()})
         if train_eval:
-            row.update({f"train_{k}": v for k, v in evaluate(trainer.model, train_eval, trainer.device)[0].items()})
+            per_scene = [evaluate(trainer.model, [b], trainer.device)[0] for b in train_eval]
+            for k in per_scene[0]:
+                row[f"train_{k}"] = sum(m[k] for m in per_scene) / len(per_scene)
+            row["train_auc30_per_scene"] = {
+                b["seq_name"][0]: round(m["auc30"], 1) for b, m in zip(train_eval, per_scene)
+            }
         row["eval_s"] = round(time.perf_counter() - t0, 2)
         f.write(json.dumps(row) + "\n")
         f.flush()
@@ -155,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     p.add_argument("--profile", type=int, default=0, help="time N steps by phase and exit")
+    p.add_argument("--data-only", type=int, default=0, help="time N batches of the data pipeline alone and exit")
     p.add_argument("--save", action="store_true", help="write out_dir/model.safetensors at the end")
     args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
