@@ -69,7 +69,7 @@ log "trainer exit code $rc"
 if [ ! -f "$RUN/model.safetensors" ]; then echo "gpu_train: no weights were written (exit $rc)"; exit 5; fi
 
 # 3. fp16 weights (the shipped format) and the run's records.
-$PYTHON -m openvggt.cli convert "$RUN/model.safetensors" "$DEST/vggt-small-gpu.safetensors" --dtype fp16
+$PYTHON -m openvggt.cli convert "$RUN/model.safetensors" "$DEST/vggt-small-gpu.safetensors" --dtype fp16 --overwrite
 cp "$RUN/config.json" "$RUN/log.jsonl" "$DEST/" 2>/dev/null || true
 cp "$RUN/val.jsonl" "$DEST/" 2>/dev/null || true
 $PYTHON - "$RUN" "$DEST" "$n_scenes" <<'PY'

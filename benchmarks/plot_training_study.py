@@ -50,11 +50,13 @@ def plot(runs: dict[str, list[dict]], out: Path, train: bool) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, rows in runs.items():
+    colours = plt.cm.tab20.colors
+    for i, (name, rows) in enumerate(runs.items()):
         x = [r["frames_seen"] for r in rows]
         for ax, key in zip(axes, ("auc30", "abs_rel")):
             if any(f"heldout_{key}" in r for r in rows):
-                (line,) = ax.plot(x, [r.get(f"heldout_{key}", float("nan")) for r in rows], marker=".", label=name)
+                y = [r.get(f"heldout_{key}", float("nan")) for r in rows]
+                (line,) = ax.plot(x, y, marker=".", color=colours[(2 * i) % 20 + (i >= 10)], label=name)
                 if train and any(f"train_{key}" in r for r in rows):
                     y = [r.get(f"train_{key}", float("nan")) for r in rows]
                     ax.plot(x, y, ls="--", color=line.get_color(), label=f"{name} (training scenes)")

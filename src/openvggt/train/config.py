@@ -198,7 +198,7 @@ SMALL_SYNTHETIC_LONG = TrainConfig(
     out_dir="runs/vggt-small-long",
     log_every=10,
     ckpt_every=100,
-    val_every=250,
+    val_every=150,
     keep_last=3,
 )
 
