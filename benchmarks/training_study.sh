@@ -29,8 +29,9 @@ export OMP_NUM_THREADS=$THREADS
 $PYTHON -m openvggt.cli synth "$DATA" --scenes "$SCENES" --frames 8 --seed 3 --size 168 --workers "$WORKERS"
 
 # The base: small-synthetic-long (L1 x5 camera loss, 168 px, heights 140-168, 2-8 frames, 16 frames a batch) with
-# the camera and depth heads only; every other run changes one thing.
-BASE=(data.root="$DATA" data.val_scenes="$VAL" data.track_num=0 loss.point=false)
+# the camera and depth heads only and the plain (not baseline-normalised) translation residual; every other run
+# changes one thing.
+BASE=(data.root="$DATA" data.val_scenes="$VAL" data.track_num=0 loss.point=false loss.trans_norm=none)
 declare -A RUNS=(
   [base]=""
   [huber]="loss.camera_loss_type=huber loss.camera_weight=1.0"
