@@ -95,12 +95,14 @@ def test_resume_after_sigkill_replays_the_same_losses(scenes, tmp_path):
     assert a == b  # bit-identical: same batches, same RNG, same optimiser state
 
 
-def test_two_process_ddp_keeps_ranks_identical(scenes, tmp_path):
+@pytest.mark.parametrize("budget", ["max_minutes=0", "max_minutes=0.02"])  # a clock: lr and stop by time
+def test_two_process_ddp_keeps_ranks_identical(scenes, tmp_path, budget):
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "openvggt.cli", "train", "debug-tiny", "data.source=folder", f"data.root={scenes}",
-        "data.image_size=56", "steps=3", f"out_dir={out}", "--no-progress",
+        "data.image_size=56", "steps=3" if budget == "max_minutes=0" else "steps=100000", budget, f"out_dir={out}",
+        "--no-progress",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)

@@ -384,13 +384,14 @@ class Trainer:
         batches = step_batches(cfg, self.dist.rank, self.dist.world, self.step, self.model.config.patch_size)
         log_file = open(self.out_dir / "log.jsonl", "a") if self.dist.main else None  # noqa: SIM115
         stop = _StopFlag()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not self.progress)
+        total = None if cfg.max_minutes > 0 else cfg.steps  # a time budget: steps are only a cap
+        bar = tqdm(total=total, initial=self.step, desc="train", disable=not self.progress)
         try:
             while self.step < cfg.steps and not stop.requested and not self._out_of_time():
                 t0 = time.perf_counter()
                 logs = self.train_step(batches)
                 logs["step_time"] = time.perf_counter() - t0
-                self.train_seconds += logs["step_time"]
+                self._advance_clock(logs["step_time"])
                 logs["train_seconds"] = self.train_seconds
                 self.frames_seen += int(logs["frames"]) * self.dist.world
                 logs["frames_seen"] = self.frames_seen
@@ -414,16 +415,18 @@ class Trainer:
                 self.writer.close()
         return self.export()
 
+    def _advance_clock(self, seconds: float) -> None:
+        """Add a step's time; under DDP every rank takes rank 0's clock, so the lr schedule and the
+        time-budget stop are the same on all ranks (replicas must take identical steps)."""
+        self.train_seconds += seconds
+        if self.dist.world > 1 and self.cfg.max_minutes > 0:
+            clock = torch.tensor([self.train_seconds], dtype=torch.float64, device=self.device)
+            dist.broadcast(clock, 0)
+            self.train_seconds = float(clock.item())
+
     def _out_of_time(self) -> bool:
-        """``max_minutes`` of training time spent (all ranks agree: rank 0's clock decides)."""
-        if self.cfg.max_minutes <= 0:
-            return False
-        out = self.train_seconds >= 60.0 * self.cfg.max_minutes
-        if self.dist.world > 1:
-            flag = torch.tensor([float(out)], device=self.device)
-            dist.broadcast(flag, 0)
-            out = bool(flag.item())
-        return out
+        """``max_minutes`` of training time spent (0: no time budget)."""
+        return self.cfg.max_minutes > 0 and self.train_seconds >= 60.0 * self.cfg.max_minutes
 
     def _log(self, logs: dict[str, float], log_file) -> None:  # noqa: ANN001
         if not self.dist.main:
