@@ -43,7 +43,7 @@ PY
 
 # 1. Render for RENDER_S seconds; scenes are complete folders (cameras.json written last), so killing is safe.
 log "rendering fresh scenes (seed 2) with $WORKERS processes for ${RENDER_S}s into $SCENES_DIR"
-setsid $PYTHON -m openvggt.cli synth "$SCENES_DIR" --scenes 100000 --frames 8 --seed 2 --size 168 \
+setsid $PYTHON -m openvggt.cli synth "$SCENES_DIR" --scenes 20000 --frames 8 --seed 2 --size 168 \
   --workers "$WORKERS" > "$DEST/synth.log" 2>&1 &
 synth_pid=$!
 for _ in $(seq "$RENDER_S"); do kill -0 "$synth_pid" 2>/dev/null || break; sleep 1; done
