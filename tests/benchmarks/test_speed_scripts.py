@@ -55,7 +55,8 @@ def test_agreement_measures(cpu_speed):
 def test_gpu_bench_runs_on_cpu_tiny(tmp_path):
     out = tmp_path / "g.json"
     cmd = [sys.executable, str(BENCH / "gpu_bench.py"), "--preset", "vggt-tiny", "--device", "cpu", "--size", "28x42",
-           "--frames", "1,6", "--ref-chunk", "2", "--budget", "120", "--out", str(out)]  # fmt: skip
+           "--frames", "1,6", "--ref-chunk", "2", "--budget", "120", "--lean-frames", "6",
+           "--out", str(out)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     payload = json.loads(out.read_text())
@@ -63,6 +64,7 @@ def test_gpu_bench_runs_on_cpu_tiny(tmp_path):
     check = payload["check"]
     assert check["kind"].startswith("full reference") and check["chunked_attention_calls"] >= 24
     assert check["depth_median_rel"] < 1e-3 and check["layer23_tokens_max_rel"] < 1e-2
+    assert payload["lean"]["ok"] and payload["lean"]["frames"] == 6
     assert "| 6 |" in out.with_suffix(".md").read_text()
 
 
