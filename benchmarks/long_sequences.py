@@ -26,12 +26,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+METRIC_KEYS = ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")
 
 
 def _child(args: list[str], threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"))
-    proc = subprocess.run([sys.executable, __file__, *args, "--threads", str(threads)], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, *args, "--threads", str(threads)], env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -62,12 +64,14 @@ def run_one(a: argparse.Namespace) -> dict:
         source, gt = synthetic_sequence(a.frames, seed=a.seed, size=a.size)
     setup = time.perf_counter() - start
     chunk = a.chunk if a.chunk else len(source)
-    options = ChunkedOptions(chunk=chunk, overlap=a.overlap, loop_closure=a.loop_closure, merge_tokens=a.merge,
-                             dtype=a.dtype)  # fmt: skip
+    options = ChunkedOptions(
+        chunk=chunk, overlap=a.overlap, loop_closure=a.loop_closure, merge_tokens=a.merge, dtype=a.dtype
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rec"
-        result = reconstruct_chunked(None, out, weights=a.weights, options=options, source=source, gt=gt,
-                                     copy_images=not a.no_images)  # fmt: skip
+        result = reconstruct_chunked(
+            None, out, weights=a.weights, options=options, source=source, gt=gt, copy_images=not a.no_images
+        )
         registered = None
         try:
             import pycolmap
@@ -77,14 +81,23 @@ def run_one(a: argparse.Namespace) -> dict:
             pass
     ref = result.summary["reference"] or {}
     return {
-        "frames": len(source), "chunk": result.summary["chunk"], "chunks": result.summary["chunks"],
-        "loop_closure": a.loop_closure, "merge_tokens": a.merge, "wall_s": round(time.perf_counter() - start, 2),
-        "setup_s": round(setup, 2), "chunks_s": result.summary["timings_s"].get("chunks"),
+        "frames": len(source),
+        "chunk": result.summary["chunk"],
+        "chunks": result.summary["chunks"],
+        "loop_closure": a.loop_closure,
+        "merge_tokens": a.merge,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "setup_s": round(setup, 2),
+        "chunks_s": result.summary["timings_s"].get("chunks"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "colmap_registered": registered, "loops": len(result.summary["loops"]),
-        **{k: ref.get(k) for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")},
+        "colmap_registered": registered,
+        "loops": len(result.summary["loops"]),
+        **{
+            k: ref.get(k)
+            for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")
+        },
         "ate_before_loops": (ref.get("before_loop_closure") or {}).get("ate_rmse"),
-    }  # fmt: skip
+    }
 
 
 def _table(rows: list[dict]) -> str:
@@ -98,8 +111,11 @@ def _table(rows: list[dict]) -> str:
 def scaling(a: argparse.Namespace) -> list[dict]:
     rows = []
     for n in [int(x) for x in a.frames.split(",")]:
-        row = _child(["run", "--frames", str(n), "--chunk", str(a.chunk), "--overlap", str(a.overlap), "--no-images"]
-                     + (["--merge", str(a.merge)] if a.merge else []), a.threads)  # fmt: skip
+        row = _child(
+            ["run", "--frames", str(n), "--chunk", str(a.chunk), "--overlap", str(a.overlap), "--no-images"]
+            + (["--merge", str(a.merge)] if a.merge else []),
+            a.threads,
+        )
         rows.append(row)
         print(_table([row]), file=sys.stderr)
     base = rows[0]["peak_rss_mb"]
@@ -111,9 +127,13 @@ def scaling(a: argparse.Namespace) -> list[dict]:
 
 def accuracy(a: argparse.Namespace) -> list[dict]:
     common = ["--frames", str(a.frames)] + (["--sequence", a.sequence] if a.sequence else [])
-    variants = [("one pass", ["--chunk", "0"]), ("chunked", []), ("chunked + loops", ["--loop-closure"]),
-                (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
-                (f"chunked + loops + merge {a.merge}", ["--loop-closure", "--merge", str(a.merge)])]  # fmt: skip
+    variants = [
+        ("one pass", ["--chunk", "0"]),
+        ("chunked", []),
+        ("chunked + loops", ["--loop-closure"]),
+        (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
+        (f"chunked + loops + merge {a.merge}", ["--loop-closure", "--merge", str(a.merge)]),
+    ]
     rows = []
     for name, extra in variants:
         if name == "one pass" and a.frames > a.one_pass_max:
@@ -130,8 +150,24 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     frame count under ``--max-gb``, and a check run at that count."""
     rows = []
     for s in [int(x) for x in a.probe.split(",")]:
-        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(s),
-                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+        rows.append(
+            _child(
+                [
+                    "forward",
+                    "--preset",
+                    a.preset,
+                    "--dtype",
+                    a.dtype,
+                    "--frames",
+                    str(s),
+                    "--height",
+                    str(a.height),
+                    "--width",
+                    str(a.width),
+                ],
+                a.threads,
+            )
+        )
         print(rows[-1], file=sys.stderr)
     import numpy as np
 
@@ -142,8 +178,24 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     fit = {"fit_mb_per_frame": round(slope, 2), "fit_base_mb": round(intercept, 1), "predicted_largest": largest}
     print(fit, file=sys.stderr)
     if a.verify:
-        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(largest),
-                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+        rows.append(
+            _child(
+                [
+                    "forward",
+                    "--preset",
+                    a.preset,
+                    "--dtype",
+                    a.dtype,
+                    "--frames",
+                    str(largest),
+                    "--height",
+                    str(a.height),
+                    "--width",
+                    str(a.width),
+                ],
+                a.threads,
+            )
+        )
     return rows + [fit]
 
 
@@ -160,8 +212,13 @@ def forward_one(a: argparse.Namespace) -> dict:
     images = torch.rand(a.frames, 3, a.height, a.width)
     start = time.perf_counter()
     predictor(images, heads=("camera", "depth"))
-    return {"frames": a.frames, "preset": a.preset, "dtype": a.dtype, "wall_s": round(time.perf_counter() - start, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
+    return {
+        "frames": a.frames,
+        "preset": a.preset,
+        "dtype": a.dtype,
+        "wall_s": round(time.perf_counter() - start, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def main() -> None:
