@@ -145,29 +145,30 @@ def accuracy(a: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _forward_args(a: argparse.Namespace, frames: int) -> list[str]:
+    return [
+        "forward",
+        "--device",
+        a.device,
+        "--preset",
+        a.preset,
+        "--dtype",
+        a.dtype,
+        "--frames",
+        str(frames),
+        "--height",
+        str(a.height),
+        "--width",
+        str(a.width),
+    ]
+
+
 def onepass(a: argparse.Namespace) -> list[dict]:
     """Peak RSS of one forward pass (camera + depth heads) at a few frame counts, the linear fit, the largest
     frame count under ``--max-gb``, and a check run at that count."""
     rows = []
     for s in [int(x) for x in a.probe.split(",")]:
-        rows.append(
-            _child(
-                [
-                    "forward",
-                    "--preset",
-                    a.preset,
-                    "--dtype",
-                    a.dtype,
-                    "--frames",
-                    str(s),
-                    "--height",
-                    str(a.height),
-                    "--width",
-                    str(a.width),
-                ],
-                a.threads,
-            )
-        )
+        rows.append(_child(_forward_args(a, s), a.threads))
         print(rows[-1], file=sys.stderr)
     import numpy as np
 
@@ -178,24 +179,7 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     fit = {"fit_mb_per_frame": round(slope, 2), "fit_base_mb": round(intercept, 1), "predicted_largest": largest}
     print(fit, file=sys.stderr)
     if a.verify:
-        rows.append(
-            _child(
-                [
-                    "forward",
-                    "--preset",
-                    a.preset,
-                    "--dtype",
-                    a.dtype,
-                    "--frames",
-                    str(largest),
-                    "--height",
-                    str(a.height),
-                    "--width",
-                    str(a.width),
-                ],
-                a.threads,
-            )
-        )
+        rows.append(_child(_forward_args(a, largest), a.threads))
     return rows + [fit]
 
 
@@ -208,17 +192,24 @@ def forward_one(a: argparse.Namespace) -> dict:
     from openvggt.models.init import random_model
 
     model = random_model(VGGTConfig.preset(a.preset).with_heads(point=False, track=False))
-    predictor = Predictor(model=model, device="cpu", dtype=a.dtype)
+    if a.device == "cuda":  # weights in the compute dtype on the GPU (what one would deploy)
+        model = model.to(dict(bf16=torch.bfloat16, fp16=torch.float16).get(a.dtype, torch.float32))
+    predictor = Predictor(model=model, device=a.device, dtype=a.dtype)
     images = torch.rand(a.frames, 3, a.height, a.width)
     start = time.perf_counter()
-    predictor(images, heads=("camera", "depth"))
-    return {
+    out = predictor(images, heads=("camera", "depth"))
+    row = {
         "frames": a.frames,
         "preset": a.preset,
         "dtype": a.dtype,
+        "device": a.device,
         "wall_s": round(time.perf_counter() - start, 1),
+        "finite": bool(torch.isfinite(out.depth).all() and torch.isfinite(out.pose_enc).all()),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if a.device == "cuda":  # the GPU's peak replaces RSS as the quantity that limits the frame count
+        row["peak_rss_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return row
 
 
 def main() -> None:
@@ -248,6 +239,7 @@ def main() -> None:
         q_.add_argument("--height", type=int, default=336)
         q_.add_argument("--width", type=int, default=518)
         q_.add_argument("--threads", type=int, default=2)
+        q_.add_argument("--device", default="cpu", help="cpu or cuda (peak = torch.cuda.max_memory_allocated)")
         q_.add_argument("--json", default=None)
     q.add_argument("--max-gb", type=float, default=24.0)
     q.add_argument("--probe", default="2,4,8")
