@@ -159,6 +159,15 @@ def reconstruct_chunked(
         hw = tuple(predictor.preprocess([source[0]])[0].shape[-2:])
     plan = plan_for(len(source), options, predictor, hw)
     log.info("%s -> %d chunk(s) of up to %d frames", source.describe(), len(plan), max(len(c) for c in plan))
+    try:
+        label = str(weights) if model is None else "(a model passed in)"
+        return _run_and_write(chunk_model, plan, source, out, overwrite, options, copy_images, gt, timer, label)
+    finally:
+        if predictor is not None:
+            predictor.model.aggregator.merge_ratio = 0.0  # a model passed in is left in exact mode
+
+
+def _run_and_write(chunk_model, plan, source, out, overwrite, options, copy_images, gt, timer, label):  # noqa: ANN001, ANN202
     with atomic_dir(out, overwrite) as tmp:
         store = ChunkStore(tmp / ".chunks")
         with timer("chunks"):
@@ -169,7 +178,7 @@ def reconstruct_chunked(
         with timer("write outputs"):
             result, chunk_rows = _write(run, source, tmp, options, copy_images, gt)
         shutil.rmtree(tmp / ".chunks")
-        result.summary["weights"] = str(weights) if model is None else "(a model passed in)"
+        result.summary["weights"] = label
         result.summary["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
         (tmp / "run.json").write_text(json.dumps(result.summary, indent=1, default=str))
         _report(tmp / "report.html", result, run, chunk_rows)
