@@ -129,6 +129,7 @@ def accuracy(a: argparse.Namespace) -> list[dict]:
     common = ["--frames", str(a.frames)] + (["--sequence", a.sequence] if a.sequence else [])
     variants = [
         ("one pass", ["--chunk", "0"]),
+        (f"one pass + merge {a.merge}", ["--chunk", "0", "--merge", str(a.merge)]),
         ("chunked", []),
         ("chunked + loops", ["--loop-closure"]),
         (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
@@ -136,9 +137,10 @@ def accuracy(a: argparse.Namespace) -> list[dict]:
     ]
     rows = []
     for name, extra in variants:
-        if name == "one pass" and a.frames > a.one_pass_max:
+        one_pass = name.startswith("one pass")
+        if one_pass and a.frames > a.one_pass_max:
             continue
-        chunking = [] if name == "one pass" else ["--chunk", str(a.chunk), "--overlap", str(a.overlap)]
+        chunking = [] if one_pass else ["--chunk", str(a.chunk), "--overlap", str(a.overlap)]
         row = {"variant": name, **_child(["run", *common, *chunking, *extra, "--no-images"], a.threads)}
         rows.append(row)
         print(_table([row]), file=sys.stderr)
