@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
+from openvggt.io.checkpoint import load_model
 from openvggt.models.config import VGGTConfig
+from openvggt.models.init import random_model
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,8 @@ def _peak_memory_gb(device: str) -> float:
 
 
 def build_model(preset: str, weights: str | None, device: str, heads: tuple[str, ...]):  # noqa: ANN201
-    from openvggt.models.init import random_model
 
     if weights:
-        from openvggt.io.checkpoint import load_model
-
         return load_model(weights, device=device, heads=heads)
     cfg = VGGTConfig.preset(preset).with_heads(**{h: h in heads for h in ("camera", "depth", "point", "track")})
     return random_model(cfg, device=device)

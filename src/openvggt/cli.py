@@ -12,7 +12,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import openvggt.data.cli as data_cli
+import openvggt.demo as demo
+import openvggt.eval.cli as eval_cli
+import openvggt.pipeline.cli as pipeline_cli
+import openvggt.serve.cli as serve_cli
+import openvggt.train.cli as train_cli
+import openvggt.viz.cli as viz_cli
+from openvggt._version import __version__
+from openvggt.bench import format_table, run_bench, write_json
 from openvggt.errors import UserError
+from openvggt.io.checkpoint import convert_checkpoint
+from openvggt.runtime import AUTOCAST_DTYPES
 
 log = logging.getLogger("openvggt")
 
@@ -40,8 +51,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from openvggt.bench import format_table, run_bench, write_json
-
     try:
         frames = [int(f) for f in args.frames.split(",")]
         height, width = (int(v) for v in args.size.lower().split("x"))
@@ -81,9 +90,6 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from openvggt.io.checkpoint import convert_checkpoint
-    from openvggt.runtime import AUTOCAST_DTYPES
-
     dst = Path(args.dst)
     if dst.suffix != ".safetensors":
         raise UserError(f"output must end in .safetensors: {dst}")
@@ -106,38 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _subcommands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    adders: list[Callable[[argparse._SubParsersAction], None]] = []
-    from openvggt import demo
-
-    adders.append(demo.add_parser)
-    for module, name in (
-        ("openvggt.pipeline.cli", "add_parsers"),
-        ("openvggt.data.cli", "add_synth_parser"),
-        ("openvggt.train.cli", "add_parser"),
-        ("openvggt.eval.cli", "add_parser"),
-    ):
-        adder = _optional(module, name)
-        if adder is not None:
-            adders.append(adder)
-    adders += [_add_bench, _add_convert]
-    return adders
-
-
-def _optional(module: str, name: str):  # noqa: ANN202
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(mod, name, None)
+    return [
+        demo.add_parser,
+        pipeline_cli.add_parsers,
+        data_cli.add_synth_parser,
+        train_cli.add_parser,
+        eval_cli.add_parser,
+        viz_cli.add_parser,
+        serve_cli.add_parser,
+        _add_bench,
+        _add_convert,
+    ]
 
 
 def _version() -> str:
-    from openvggt import __version__
-
     return f"openvggt {__version__}"
 
 

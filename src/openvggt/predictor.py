@@ -28,6 +28,7 @@ from openvggt.errors import InputError, UserError
 from openvggt.geometry import pose_encoding_to_extri_intri
 from openvggt.io.images import ImageMeta, ImageSource, load_images
 from openvggt.models.config import VGGTConfig
+from openvggt.models.heads.track.head import MIN_TRACK_SIDE
 from openvggt.models.vggt import HEADS, VGGT, Intermediates, VGGTOutput
 from openvggt.runtime import autocast, describe_device, resolve_device, resolve_dtype, torch_dtype
 
@@ -89,8 +90,9 @@ class Predictor:
         self.dtype = resolve_dtype(dtype, self.device)
         heads = None if heads is None else tuple(heads)
         if model is None:
-            model = VGGT.from_pretrained("default" if weights is None else weights, config=config, device=self.device,
-                                         heads=heads)
+            model = VGGT.from_pretrained(
+                "default" if weights is None else weights, config=config, device=self.device, heads=heads
+            )
             self.weights = str(weights or "default")
         else:
             model = model.to(self.device).eval()
@@ -158,6 +160,11 @@ class Predictor:
         """
         tensor, metas = self.preprocess(images)
         run = self._heads(heads, query_points is not None)
+        if "track" in run and min(tensor.shape[-2:]) < MIN_TRACK_SIDE:
+            raise InputError(
+                f"tracking needs a model input of at least {MIN_TRACK_SIDE} px per side, got "
+                f"{tensor.shape[-1]}x{tensor.shape[-2]} (raise size or use mode='pad')"
+            )
         layers = self.model.layers_for(run) | {i % self.config.depth for i in intermediate_layers}
         if keep_intermediates and "track" in self.model.enabled_heads():
             layers |= self.model.layers_for(("track",))

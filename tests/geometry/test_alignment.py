@@ -106,9 +106,7 @@ def test_align_cameras_numpy_and_rigid():
     ref = _trajectory(5, seed=8)
     _, rot, trans = _known_sim3(seed=9)
     pred = Sim3(1.0, rot, trans).transform_extrinsics(ref)
-    aligned, sim3 = align_cameras_sim3(
-        pred.numpy(), ref.numpy(), with_scale=False, rotation_from="orientations"
-    )
+    aligned, sim3 = align_cameras_sim3(pred.numpy(), ref.numpy(), with_scale=False, rotation_from="orientations")
     assert isinstance(aligned, np.ndarray) and sim3.scale == 1.0
     np.testing.assert_allclose(aligned, ref.numpy(), atol=1e-10)
     with pytest.raises(ValueError, match="rotation_from"):

@@ -58,9 +58,7 @@ def test_float64_round_trip_recovers_the_encoding(geometry):
 def test_spec_worked_example():
     axis = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / math.sqrt(14)
     quat = torch.cat((axis * math.sin(0.35), torch.tensor([math.cos(0.35)], dtype=torch.float64)))
-    extrinsics = torch.cat(
-        (quat_to_mat(quat), torch.tensor([[0.1], [-0.2], [0.3]], dtype=torch.float64)), dim=1
-    )
+    extrinsics = torch.cat((quat_to_mat(quat), torch.tensor([[0.1], [-0.2], [0.3]], dtype=torch.float64)), dim=1)
     intrinsics = torch.tensor([[400.0, 0, 259], [0, 380, 196], [0, 0, 1]], dtype=torch.float64)
     encoding = extri_intri_to_pose_encoding(extrinsics[None, None], intrinsics[None, None], (392, 518))
     expected = torch.tensor(

@@ -70,9 +70,7 @@ def test_quat_to_mat_matches_axis_angle_and_is_orthonormal():
     rots = quat_to_mat(_random_quats(64) * 3.7)  # any norm
     eye = torch.eye(3, dtype=torch.float64).expand(64, 3, 3)
     torch.testing.assert_close(rots @ rots.transpose(-1, -2), eye, atol=1e-14, rtol=0)
-    torch.testing.assert_close(
-        torch.linalg.det(rots), torch.ones(64, dtype=torch.float64), atol=1e-14, rtol=0
-    )
+    torch.testing.assert_close(torch.linalg.det(rots), torch.ones(64, dtype=torch.float64), atol=1e-14, rtol=0)
 
 
 def test_fixture_parity(parity_dir):
@@ -90,9 +88,7 @@ def test_round_trip(kind):
     rots = quat_to_mat(quats)
     back = mat_to_quat(rots)
     assert (back[..., 3] >= 0).all()
-    torch.testing.assert_close(
-        back.norm(dim=-1), torch.ones(len(quats), dtype=torch.float64), atol=1e-12, rtol=0
-    )
+    torch.testing.assert_close(back.norm(dim=-1), torch.ones(len(quats), dtype=torch.float64), atol=1e-12, rtol=0)
     # q and -q are the same rotation; with w = 0 either sign is acceptable.
     err = torch.minimum((back - quats).abs().amax(-1), (back + quats).abs().amax(-1))
     assert float(err.max()) < 1e-12

@@ -41,9 +41,7 @@ def test_float64_mode_is_more_precise_and_reprojects(geometry):
     # Project frame 1's points back: pixel grid and depth come back to float64 precision.
     frame = 1
     flat = torch.from_numpy(points[frame].reshape(-1, 3))
-    pixels, cam = project_world_points_to_cam(
-        flat, extrinsics[frame : frame + 1], intrinsics[frame : frame + 1]
-    )
+    pixels, cam = project_world_points_to_cam(flat, extrinsics[frame : frame + 1], intrinsics[frame : frame + 1])
     rows, cols = torch.meshgrid(torch.arange(42.0), torch.arange(56.0), indexing="ij")
     grid = torch.stack((cols, rows), dim=-1).reshape(-1, 2).double()
     assert float((pixels[0] - grid).abs().max()) < 1e-10

@@ -99,13 +99,6 @@ def test_apply_sim3():
     assert out == pytest.approx(np.array([[0.0, 2.0, 1.0]]))
 
 
-def _needs_umeyama():
-    import openvggt.geometry as geometry
-
-    if not hasattr(geometry, "umeyama_alignment"):
-        pytest.skip("openvggt.geometry.umeyama_alignment is not available yet")
-
-
 def _similarity():
     a = np.radians(40.0)
     rot = np.array([[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]])
@@ -113,7 +106,6 @@ def _similarity():
 
 
 def test_pointcloud_alignment_on_points_recovers_a_similarity():
-    _needs_umeyama()
     gt = np.random.default_rng(2).normal(size=(300, 3))
     s, rot, t = _similarity()
     pred = apply_sim3(gt, s, rot, t)  # the prediction lives in another similarity frame
@@ -123,7 +115,6 @@ def test_pointcloud_alignment_on_points_recovers_a_similarity():
 
 
 def test_pointcloud_alignment_on_camera_centres():
-    _needs_umeyama()
     rng = np.random.default_rng(3)
     gt_pts = rng.normal(size=(300, 3))
     centres = rng.normal(size=(5, 3)) * 3

@@ -69,9 +69,7 @@ def test_fixture_config_matches_fixture_weights():
     with torch.device("meta"):
         model = VGGT(cfg)
     ref = load_file(str(d / "state_dict.safetensors"))
-    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {
-        k: tuple(v.shape) for k, v in ref.items()
-    }
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in ref.items()}
 
 
 @pytest.mark.parametrize("name", ["vggt-tiny", "vggt-small"])

@@ -22,9 +22,7 @@ TOL = 1e-6
 
 def _fixture_dirs() -> list[Path]:
     root = SHARED / "fixtures"
-    dirs = sorted(
-        p for p in root.glob("*") if (p / "meta.json").is_file() and (p / "outputs.safetensors").is_file()
-    )
+    dirs = sorted(p for p in root.glob("*") if (p / "meta.json").is_file() and (p / "outputs.safetensors").is_file())
     return dirs or [root / "parity_tiny"]
 
 

@@ -152,9 +152,7 @@ def test_training_mode_gradients_flow_with_checkpointing():
     out = model(_images())
     (out.depth.mean() + out.pose_enc.square().mean()).backward()
     grads = [
-        p.grad
-        for n, p in model.named_parameters()
-        if n.startswith("aggregator.frame_blocks.0.") and p.requires_grad
+        p.grad for n, p in model.named_parameters() if n.startswith("aggregator.frame_blocks.0.") and p.requires_grad
     ]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     assert out.images is None  # the input is echoed in eval mode only

@@ -14,8 +14,6 @@ from openvggt.pipeline import inputs as inputs_mod
 from tests.conftest import shared_path
 from tests.pipeline.conftest import SIZE, textured
 
-pycolmap = pytest.importorskip("pycolmap")
-
 
 def _run(inputs, out: Path, weights: Path, *extra: str) -> int:
     args = ["reconstruct", *map(str, inputs), "--out", str(out), "--weights", str(weights), "--size", str(SIZE)]
@@ -88,12 +86,12 @@ def test_existing_output_needs_overwrite(tmp_path, image_folder, tiny_weights, c
 
 @pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_failed_or_interrupted_write_leaves_nothing(failure, tmp_path, image_folder, tiny_weights, monkeypatch):
-    from openvggt.pipeline import report
+    from openvggt.pipeline import outputs
 
     def explode(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(report, "write_report", explode)
+    monkeypatch.setattr(outputs, "write_report", explode)
     out = tmp_path / "out"
     if isinstance(failure, KeyboardInterrupt):
         assert _run([image_folder], out, tiny_weights) == 130
@@ -104,6 +102,7 @@ def test_failed_or_interrupted_write_leaves_nothing(failure, tmp_path, image_fol
 
 
 def test_non_image_files_are_skipped(tmp_path, image_folder, tiny_weights, caplog):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     (image_folder / "notes.txt").write_text("x")
     (image_folder / "data.npy").write_bytes(b"\x93NUMPY")
     out = tmp_path / "out"
@@ -114,6 +113,7 @@ def test_non_image_files_are_skipped(tmp_path, image_folder, tiny_weights, caplo
 
 
 def test_single_image_reconstructs_and_ba_says_why_it_is_skipped(tmp_path, tiny_weights, capsys):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     image = _save(tmp_path / "solo.jpg", 196, 140)
     out = tmp_path / "out"
     assert _run([image], out, tiny_weights, "--ba") == 0
@@ -123,6 +123,7 @@ def test_single_image_reconstructs_and_ba_says_why_it_is_skipped(tmp_path, tiny_
 
 
 def test_mixed_sizes_and_orientations(tmp_path, tiny_weights):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     folder = tmp_path / "mixed"
     folder.mkdir()
     sizes = {"a_land.jpg": (196, 140), "b_port.jpg": (140, 196), "c_square.png": (160, 160), "d_big.jpg": (392, 280)}
@@ -139,6 +140,7 @@ def test_mixed_sizes_and_orientations(tmp_path, tiny_weights):
 
 
 def test_rgba_grey_16bit_and_exif_rotated(tmp_path, tiny_weights):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     folder = tmp_path / "odd"
     folder.mkdir()
     Image.fromarray(np.dstack([textured(196, 140), np.full((140, 196), 200, np.uint8)]), "RGBA").save(
@@ -161,6 +163,7 @@ def test_rgba_grey_16bit_and_exif_rotated(tmp_path, tiny_weights):
 
 
 def test_very_large_image_is_downscaled_before_loading(tmp_path, tiny_weights, monkeypatch):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     monkeypatch.setattr(inputs_mod, "LARGE_IMAGE_PIXELS", 200_000)
     big = _save(tmp_path / "big.jpg", 1400, 1000, quality=90)
     small = _save(tmp_path / "small.jpg", 196, 140, seed=1)
@@ -173,6 +176,7 @@ def test_very_large_image_is_downscaled_before_loading(tmp_path, tiny_weights, m
 
 
 def test_video_input(tmp_path, tiny_weights):
+    pycolmap = pytest.importorskip("pycolmap")  # reads the written model back
     from tests.pipeline.test_inputs import _write_video
 
     video = tmp_path / "walk.mp4"

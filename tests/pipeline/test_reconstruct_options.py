@@ -26,7 +26,7 @@ def test_point_map_option_uses_the_point_head(tiny_model, image_folder):
 
 
 def test_confidence_percentile_keeps_the_confident_half(tiny_model, image_folder):
-    rec = reconstruct([image_folder], model=tiny_model, size=SIZE, conf_threshold=50.0)
+    rec = reconstruct([image_folder], model=tiny_model, size=SIZE, conf_threshold=50.0, dtype="fp32")
     conf = rec.depth_conf[rec.valid]
     assert len(rec.points) == pytest.approx(0.5 * conf.size, rel=0.02)
     assert rec.points_conf.min() >= np.percentile(conf, 50) - 1e-6

@@ -10,34 +10,24 @@ factors, world-to-camera inversions) shows up as a non-zero reprojection error o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from openvggt.geometry import extri_intri_to_pose_encoding
-from openvggt.models.vggt import VGGTOutput
-from openvggt.pipeline import inference, track
 from openvggt.pipeline.evaluate import load_reference
-from openvggt.pipeline.inference import ModelRun
+from openvggt.pipeline.inputs import collect_inputs, load_frames
 from openvggt.pipeline.reconstruct import reconstruct
-from openvggt.pipeline.track import Tracks
+from openvggt.pipeline.tracking import Tracks
+from openvggt.predictor import PredictorOutput
 from tests.conftest import shared_path
 
 SIZE = 224
-
-
-@dataclass(frozen=True)
-class _Config:
-    img_size: int = SIZE
-
-
-class _Dummy(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.config = _Config()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
+# the module, not the function that openvggt.pipeline re-exports under the same name
+reconstruct_module = importlib.import_module("openvggt.pipeline.reconstruct")
 
 
 def _orthonormal(r: np.ndarray) -> np.ndarray:
@@ -58,16 +48,18 @@ def _scene_point(extrinsics: np.ndarray) -> np.ndarray:
 
 
 class Oracle:
-    """Replaces ``run_model`` and the track head with the scene's reference geometry."""
+    """Replaces the predictor and the track head with the scene's reference geometry."""
 
     def __init__(self, cameras_json, monkeypatch: pytest.MonkeyPatch) -> None:
         self.ref = load_reference(cameras_json)
         self.extrinsics = np.stack([np.concatenate([_orthonormal(f["R"]), f["t"][:, None]], 1) for f in self.ref])
         self.target = _scene_point(self.extrinsics)
         self.rng = np.random.default_rng(0)
-        monkeypatch.setattr(inference, "run_model", self.run_model)
-        monkeypatch.setattr(track, "feature_maps", lambda model, run, dtype="fp32": torch.zeros(1, run.image_hw[0]))
-        monkeypatch.setattr(track, "track_queries", self.track_queries)
+        predictor = SimpleNamespace(size=SIZE, device="cpu", dtype="fp32")
+        monkeypatch.setattr(reconstruct_module, "load_predictor", lambda *args, **kwargs: predictor)
+        monkeypatch.setattr(reconstruct_module, "predict", self.predict)
+        monkeypatch.setattr(reconstruct_module, "feature_maps", lambda predictor, inter: torch.zeros(1, 1))
+        monkeypatch.setattr(reconstruct_module, "track_queries", self.track_queries)
 
     def k_model(self, hw: tuple[int, int]) -> np.ndarray:
         """Reference intrinsics seen in the model input, principal point at the centre as VGGT predicts."""
@@ -75,21 +67,20 @@ class Oracle:
         k[:, 0, 2], k[:, 1, 2] = hw[1] / 2, hw[0] / 2
         return k
 
-    def run_model(self, model, images, heads, dtype="fp32", keep_tokens=False) -> ModelRun:  # noqa: ANN001
+    def predict(self, predictor, images, options) -> PredictorOutput:  # noqa: ANN001
         hw = tuple(images.shape[-2:])
         s = images.shape[0]
         self.hw = hw
         pose_enc = extri_intri_to_pose_encoding(
             torch.from_numpy(self.extrinsics), torch.from_numpy(self.k_model(hw)), hw
         )
-        out = VGGTOutput(
+        return PredictorOutput(
             pose_enc=pose_enc[None],
             depth=torch.full((1, s, *hw, 1), 7.0, dtype=torch.float64),
             depth_conf=torch.from_numpy(1 + self.rng.random((1, s, *hw))),
         )
-        return ModelRun(out, {}, 0, hw)
 
-    def track_queries(self, model, fmaps, query_frame, query_xy, iters=None, dtype="fp32", chunk=1024) -> Tracks:  # noqa: ANN001
+    def track_queries(self, predictor, fmaps, query_frame, query_xy, iters=None, chunk=1024) -> Tracks:  # noqa: ANN001
         k = self.k_model(self.hw)
         e = self.extrinsics
         # lift each query (pixel centres at integers) onto a surface around the scene centre
@@ -110,8 +101,6 @@ class Oracle:
 def fountain(monkeypatch):
     scene = shared_path("scenes", "fountain-P11")
     oracle = Oracle(scene / "cameras.json", monkeypatch)
-    from openvggt.pipeline.inputs import collect_inputs, load_frames
-
     _, oracle.metas = load_frames(collect_inputs([scene / "images"]), "crop", SIZE)
     return scene, oracle
 
@@ -133,7 +122,7 @@ def _project(rec_pycolmap, image) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN
 def test_reference_cameras_survive_the_pipeline(fountain, tmp_path, ba):
     pycolmap = pytest.importorskip("pycolmap")
     scene, oracle = fountain
-    rec = reconstruct([scene / "images"], model=_Dummy(), size=SIZE, ba=ba, reference=scene / "cameras.json")
+    rec = reconstruct([scene / "images"], size=SIZE, ba=ba, reference=scene / "cameras.json")
     assert rec.reference["auc30"] == pytest.approx(100.0) and rec.reference["auc3"] == pytest.approx(100.0)
     assert rec.reference["focal_rel_err_median"] < 1e-5  # focal lengths are in ORIGINAL pixels
     for k, meta in zip(rec.intrinsics, rec.metas):  # principal point: the centre of the original image
@@ -160,7 +149,7 @@ def test_reference_cameras_survive_the_pipeline(fountain, tmp_path, ba):
 
 def test_shared_simple_pinhole_camera(fountain):
     scene, _ = fountain
-    rec = reconstruct([scene / "images"], model=_Dummy(), size=SIZE, shared_camera=True, camera_model="SIMPLE_PINHOLE")
+    rec = reconstruct([scene / "images"], size=SIZE, shared_camera=True, camera_model="SIMPLE_PINHOLE")
     assert len(rec.colmap.cameras) == 1 and rec.colmap.cameras[0].model == "SIMPLE_PINHOLE"
     np.testing.assert_allclose(rec.intrinsics, rec.intrinsics[:1].repeat(len(rec.intrinsics), 0))
     assert rec.intrinsics[0, 0, 0] == rec.intrinsics[0, 1, 1]

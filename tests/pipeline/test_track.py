@@ -10,22 +10,28 @@ import torch
 
 from openvggt.cli import main
 from openvggt.errors import InputError
-from openvggt.pipeline.inference import run_model
 from openvggt.pipeline.inputs import collect_inputs, load_frames
-from openvggt.pipeline.track import feature_maps, parse_queries, queries_to_model, track_from_frame
+from openvggt.pipeline.queries import parse_queries, queries_to_model
+from openvggt.pipeline.tracking import feature_maps, track_from_frame
+from openvggt.predictor import Predictor
 from tests.pipeline.conftest import SIZE, textured
 
 
 @pytest.fixture(scope="module")
-def fmaps_and_run(tiny_model):
+def predictor(tiny_model):
+    return Predictor(model=tiny_model, device="cpu", dtype="fp32")
+
+
+@pytest.fixture(scope="module")
+def fmaps_and_run(predictor):
     frames = [torch.from_numpy(textured(224, 154, seed=i).copy()).permute(2, 0, 1).float() / 255 for i in range(4)]
-    run = run_model(tiny_model, torch.stack(frames), (), keep_tokens=True)
-    return feature_maps(tiny_model, run), run
+    inter = predictor(torch.stack(frames), heads=(), keep_intermediates=True).intermediates
+    return feature_maps(predictor, inter), inter
 
 
 def test_track_features_are_computed_per_frame(tiny_model, fmaps_and_run):
     fmaps, run = fmaps_and_run
-    subset = {k: v[:, [2, 0]] for k, v in run.tokens.items()}
+    subset = {k: v[:, [2, 0]] for k, v in run.tokens.items()}  # run: the kept Intermediates
     with torch.inference_mode():
         part = tiny_model.track_head.feature_extractor(subset, run.image_hw, run.patch_start_idx)
     torch.testing.assert_close(part, fmaps[:, [2, 0]], atol=1e-5, rtol=1e-5)
@@ -43,15 +49,15 @@ def test_tracker_is_equivariant_to_the_order_of_non_query_frames(tiny_model, fma
     torch.testing.assert_close(conf_p, conf[:, order], atol=1e-5, rtol=1e-5)
 
 
-def test_tracking_from_any_frame(tiny_model, fmaps_and_run):
+def test_tracking_from_any_frame(tiny_model, predictor, fmaps_and_run):
     fmaps, _ = fmaps_and_run
     q = torch.tensor([[50.0, 60.0], [150.0, 90.0]])
     with torch.inference_mode():
         official = tiny_model.track_head.tracker(q[None], fmaps, iters=2)
-    xy0, vis0, _ = track_from_frame(tiny_model, fmaps, 0, q, iters=2)
+    xy0, vis0, _ = track_from_frame(predictor, fmaps, 0, q, iters=2)
     torch.testing.assert_close(xy0, official[0][-1][0], atol=1e-5, rtol=1e-5)  # frame 0: the official head
     torch.testing.assert_close(vis0, official[1][0], atol=1e-6, rtol=1e-6)
-    xy2, vis2, conf2 = track_from_frame(tiny_model, fmaps, 2, q, iters=2)
+    xy2, vis2, conf2 = track_from_frame(predictor, fmaps, 2, q, iters=2)
     torch.testing.assert_close(xy2[2], q)  # the query frame holds the queries
     # the same as tracking with frame 2 first and the others in yet another order
     order = [2, 3, 1, 0]

@@ -13,12 +13,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from openvggt.data.synth.families import FAMILIES
+from openvggt.data.synth.synthetic import SynthConfig, generate
+
 log = logging.getLogger(__name__)
 
 
 def add_synth_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``synth`` subcommand to an ``argparse`` subparsers object; returns its parser."""
-    from openvggt.data.synth.families import FAMILIES  # noqa: PLC0415 (keep CLI start-up light)
 
     p = subparsers.add_parser(
         "synth",
@@ -43,7 +45,6 @@ def add_synth_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from openvggt.data.synth.synthetic import SynthConfig  # noqa: PLC0415
 
     return SynthConfig(
         num_frames=args.frames,
@@ -55,7 +56,6 @@ def _config(args):
 
 
 def _run_chunk(out_dir: Path, start: int, count: int, seed: int, config, overwrite: bool) -> int:
-    from openvggt.data.synth.synthetic import generate  # noqa: PLC0415
 
     return len(generate(out_dir, count, seed, config, overwrite=overwrite, start=start))
 

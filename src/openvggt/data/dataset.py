@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, Sampler
 from openvggt.data.readers import read_scene
 from openvggt.data.sample import SampleConfig, build_sample, select_frames
 from openvggt.data.scene import Scene
+from openvggt.data.synth.synthetic import SynthConfig, generate_scene
 
 
 class SampleIndex(NamedTuple):
@@ -56,7 +57,6 @@ class SyntheticScenes(Sequence):
     only when a sample asks for them."""
 
     def __init__(self, seed: int, num_scenes: int, config=None):
-        from openvggt.data.synth.synthetic import SynthConfig  # noqa: PLC0415 (keeps import light)
 
         self.seed, self.num_scenes = seed, num_scenes
         self.config = config or SynthConfig(num_frames=24)
@@ -65,7 +65,6 @@ class SyntheticScenes(Sequence):
         return self.num_scenes
 
     def __getitem__(self, i: int) -> Scene:
-        from openvggt.data.synth.synthetic import generate_scene  # noqa: PLC0415
 
         if not 0 <= i < self.num_scenes:
             raise IndexError(i)

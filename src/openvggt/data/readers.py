@@ -66,8 +66,11 @@ def _matrix(value, shape, where: str) -> np.ndarray:
 
 def _check_rotation(R: np.ndarray, where: str) -> np.ndarray:
     """``R`` made exactly orthonormal (tracked poses, e.g. 7-Scenes', are off by a few 1e-4); error if far off."""
-    if np.abs(R @ R.T - np.eye(3)).max() > 1e-3 or np.linalg.det(R) < 0:
+    error = np.abs(R @ R.T - np.eye(3)).max()
+    if error > 1e-3 or np.linalg.det(R) < 0:
         raise SceneError(f"{where} is not a rotation matrix")
+    if error <= 1e-9:  # already a rotation (e.g. the synthetic engine's): keep it bit for bit
+        return R
     u, _, vt = np.linalg.svd(R)
     return u @ vt
 

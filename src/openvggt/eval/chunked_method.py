@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from openvggt.eval.prediction import Prediction
+from openvggt.longseq.source import ImageFilesSource
+from openvggt.pipeline.chunked import make_predictor, reconstruct_chunked
 
 __all__ = ["ChunkedVggtMethod"]
 
@@ -24,16 +26,11 @@ class ChunkedVggtMethod:
     name = "vggt-chunked"
 
     def __init__(self, options, weights: str = "default"):  # noqa: ANN001 - pipeline.chunked.ChunkedOptions
-        from openvggt.pipeline.chunked import make_predictor
-
         options.check()
         self.options, self.weights = options, weights
         self.model = make_predictor(weights, None, options).model
 
     def __call__(self, image_paths: Sequence[Path], work_dir: Path) -> Prediction:
-        from openvggt.longseq.source import ImageFilesSource
-        from openvggt.pipeline.chunked import reconstruct_chunked
-
         out = Path(work_dir) / "vggt-chunked"
         start = time.perf_counter()
         result = reconstruct_chunked(

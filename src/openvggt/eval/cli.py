@@ -15,6 +15,18 @@ import argparse
 import logging
 from pathlib import Path
 
+from openvggt.data.readers import read_scene
+from openvggt.data.scene import SceneError
+from openvggt.errors import UserError
+from openvggt.eval.chunked_method import ChunkedVggtMethod
+from openvggt.eval.colmap_baseline import ColmapOptions
+from openvggt.eval.report import markdown_table, plot_results, write_json, write_markdown
+from openvggt.eval.runner import ColmapMethod, EvalOptions, evaluate
+from openvggt.eval.suites import suite_scenes
+from openvggt.eval.vggt_method import VggtMethod, VggtOptions
+from openvggt.pipeline.chunked import ChunkedOptions
+from openvggt.runtime import DTYPE_NAMES
+
 log = logging.getLogger(__name__)
 
 __all__ = ["add_parser", "run_eval"]
@@ -44,7 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     p.add_argument("--merge-tokens", type=float, default=0.0, help="vggt-chunked: token merging ratio [0]")
     p.add_argument("--weights", default="default", help="VGGT weights: file, folder, hub id or 'default' [default]")
     p.add_argument("--ba", action="store_true", help="VGGT with bundle adjustment (as `openvggt reconstruct --ba`)")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="VGGT autocast dtype [fp32]")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="auto", help="VGGT precision [auto: the fastest accurate]")
     p.add_argument("--device", default="auto", help="VGGT device: auto (CUDA if available), cpu, cuda [auto]")
     p.add_argument("--size", type=int, default=None, help="VGGT input width, a multiple of 14 [model's, 518]")
     p.add_argument("--threads", type=int, default=-1, help="COLMAP threads (-1: all cores) [-1]")
@@ -61,15 +73,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
 
 
 def _user_error(message: str) -> Exception:
-    from openvggt.errors import UserError
 
     return UserError(message)
 
 
 def _scene_dirs(args: argparse.Namespace) -> list[Path]:
-    from openvggt.data.readers import read_scene  # noqa: PLC0415
-    from openvggt.data.scene import SceneError  # noqa: PLC0415
-    from openvggt.eval.suites import suite_scenes  # noqa: PLC0415
 
     dirs: list[Path] = []
     for suite in args.suite:
@@ -98,8 +106,6 @@ def _methods(args: argparse.Namespace) -> list:
                 import pycolmap  # noqa: F401, PLC0415
             except ImportError:
                 raise _user_error("--method colmap needs pycolmap: pip install 'openvggt[recon]'") from None
-            from openvggt.eval.colmap_baseline import ColmapOptions  # noqa: PLC0415
-            from openvggt.eval.runner import ColmapMethod  # noqa: PLC0415
 
             mapper = "global" if name == "colmap-global" else "incremental"
             methods.append(ColmapMethod(ColmapOptions(mapper=mapper, num_threads=args.threads)))
@@ -110,10 +116,7 @@ def _methods(args: argparse.Namespace) -> list:
     return methods
 
 
-def _chunked_method(args: argparse.Namespace):  # noqa: ANN202
-    from openvggt.eval.chunked_method import ChunkedVggtMethod  # noqa: PLC0415
-    from openvggt.pipeline.chunked import ChunkedOptions  # noqa: PLC0415
-
+def _chunked_method(args: argparse.Namespace) -> ChunkedVggtMethod:
     options = ChunkedOptions(
         chunk=args.chunk,
         overlap=args.overlap,
@@ -126,23 +129,18 @@ def _chunked_method(args: argparse.Namespace):  # noqa: ANN202
     return ChunkedVggtMethod(options, args.weights)
 
 
-def _vggt_method(args: argparse.Namespace):  # noqa: ANN202
-    from openvggt.eval.vggt_method import MethodUnavailable, VggtMethod, VggtOptions, check_options  # noqa: PLC0415
-
+def _vggt_method(args: argparse.Namespace) -> VggtMethod:
     try:
         options = VggtOptions(weights=args.weights, ba=args.ba, device=args.device, dtype=args.dtype, size=args.size)
-        check_options(options)
-    except (MethodUnavailable, ValueError) as e:
+    except ValueError as e:
         raise _user_error(str(e)) from None
     method = VggtMethod(options)
-    method.model  # noqa: B018 (load the weights now: a bad --weights fails before any scene runs)
+    method.predictor  # noqa: B018 (load the weights now: a bad --weights fails before any scene runs)
     return method
 
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run ``openvggt eval`` from parsed arguments; returns the exit code."""
-    from openvggt.eval.report import markdown_table, plot_results, write_json, write_markdown  # noqa: PLC0415
-    from openvggt.eval.runner import EvalOptions, evaluate  # noqa: PLC0415
 
     if args.synthetic_scenes < 1 or args.repeat < 1:
         raise _user_error(f"--synthetic-scenes and --repeat must be >= 1, got {args.synthetic_scenes}, {args.repeat}")

@@ -34,7 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt._version import __version__
+from openvggt.data.readers import read_scene
+from openvggt.eval.colmap_baseline import ColmapOptions, run_colmap
 from openvggt.eval.prediction import Prediction
+from openvggt.geometry import depth_to_world_coords_points
+from openvggt.longseq.metrics import trajectory_metrics
 from openvggt.metrics import camera_metrics, depth_metrics, pointcloud_metrics
 
 log = logging.getLogger(__name__)
@@ -85,14 +90,12 @@ class ColmapMethod:
     incremental mapper and ``colmap-global`` with the global one."""
 
     def __init__(self, options=None) -> None:  # noqa: ANN001
-        from openvggt.eval.colmap_baseline import ColmapOptions  # noqa: PLC0415
 
         self.options = options or ColmapOptions()
         self.name = "colmap" if self.options.mapper == "incremental" else f"colmap-{self.options.mapper}"
         self.image_sizes: Sequence[tuple[int, int]] | None = None
 
     def __call__(self, image_paths: Sequence[Path], work_dir: Path) -> Prediction:
-        from openvggt.eval.colmap_baseline import run_colmap  # noqa: PLC0415
 
         return run_colmap(image_paths, work_dir, self.options, image_sizes=self.image_sizes)
 
@@ -149,7 +152,6 @@ def _depth_row(scene, pred: Prediction, align: str) -> dict:  # noqa: ANN001
 # ----------------------------------------------------------------------------------------- points
 def _reference_points(scene, stride: int) -> np.ndarray:  # noqa: ANN001
     """``[N, 3]`` reference depth of every frame unprojected with the reference cameras."""
-    from openvggt.geometry import depth_to_world_coords_points  # noqa: PLC0415
 
     clouds = []
     for i in range(scene.num_frames):
@@ -199,10 +201,8 @@ def _trajectory_row(scene, pred: Prediction) -> dict:  # noqa: ANN001
     if int(reg.sum()) < 3:
         return {}
     try:
-        from openvggt.longseq.metrics import trajectory_metrics  # noqa: PLC0415 (evo: an optional dependency)
-
         m = trajectory_metrics(pred.extrinsics[reg], scene.extrinsics[reg], pairs_frames=3)
-    except ImportError:
+    except ImportError:  # evo is an optional dependency (the "long" extra)
         return {}
     return {k: m[k] for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg")}
 
@@ -238,7 +238,6 @@ def evaluate_scene(scene_dir: str | Path, method: Method, options: EvalOptions =
     median AUC@30 (the lower median for even ``n``), so every number in it comes from one real
     run; ``runs``, ``auc30_runs``, ``registered_runs`` and ``time_s_runs`` record all of them.
     """
-    from openvggt.data.readers import read_scene  # noqa: PLC0415
 
     scene = read_scene(scene_dir)
     if scene.num_frames < 2:
@@ -294,8 +293,6 @@ def summarize(rows: list[dict]) -> dict:
 def run_metadata(command: str | None = None) -> dict:
     """Machine, date, versions and the command line of this run."""
     import torch  # noqa: PLC0415
-
-    from openvggt import __version__  # noqa: PLC0415
 
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

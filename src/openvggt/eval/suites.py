@@ -17,6 +17,8 @@ import logging
 import os
 from pathlib import Path
 
+from openvggt.data.synth.synthetic import GENERATOR_VERSION, TEST_SEED, SynthConfig, generate
+
 log = logging.getLogger(__name__)
 
 __all__ = ["SUITES", "SYNTHETIC_TEST_SCENES", "default_cache_dir", "real_scenes_root", "suite_scenes"]
@@ -48,14 +50,12 @@ def real_scenes_root(root: str | Path | None = None) -> Path:
 def default_cache_dir() -> Path:
     """Where synthetic-test scenes are rendered: ``$OPENVGGT_CACHE`` or ``~/.cache/openvggt``, one
     folder per generator version (delete it if the engine changed its images without a new version)."""
-    from openvggt.data.synth.synthetic import GENERATOR_VERSION  # noqa: PLC0415
 
     base = os.environ.get("OPENVGGT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "openvggt")
     return Path(base) / f"synthetic-test-v{GENERATOR_VERSION}"
 
 
 def _synthetic_test(cache_dir: Path, num_scenes: int) -> list[Path]:
-    from openvggt.data.synth.synthetic import TEST_SEED, SynthConfig, generate  # noqa: PLC0415
 
     log.info("synthetic-test: %d scenes of seed %d in %s (rendered once)", num_scenes, TEST_SEED, cache_dir)
     return generate(cache_dir, num_scenes, seed=TEST_SEED, config=SynthConfig())

@@ -34,9 +34,7 @@ def _image_hw(image_size_hw) -> tuple[float, float]:
     """(H, W) from a pair of ints, a tuple or a 2-element tensor."""
     if image_size_hw is None:
         raise ValueError("image_size_hw (H, W) is required to convert between focal length and FoV")
-    values = [
-        float(v) for v in (image_size_hw.tolist() if isinstance(image_size_hw, Tensor) else image_size_hw)
-    ]
+    values = [float(v) for v in (image_size_hw.tolist() if isinstance(image_size_hw, Tensor) else image_size_hw)]
     if len(values) != 2 or min(values) <= 0:
         raise ValueError(f"image_size_hw must be two positive numbers (H, W), got {image_size_hw!r}")
     return values[0], values[1]

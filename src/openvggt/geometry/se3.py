@@ -31,9 +31,7 @@ def closed_form_inverse_se3(se3, R=None, T=None):
         ``R``. Numpy: float64 (or wider), as in the official implementation.
     """
     if not isinstance(se3, (Tensor, np.ndarray)):
-        raise TypeError(
-            f"closed_form_inverse_se3 expects a numpy array or torch tensor, got {type(se3).__name__}"
-        )
+        raise TypeError(f"closed_form_inverse_se3 expects a numpy array or torch tensor, got {type(se3).__name__}")
     _check_se3_shape(tuple(se3.shape))
     return _inverse_torch(se3, R, T) if isinstance(se3, Tensor) else _inverse_numpy(se3, R, T)
 

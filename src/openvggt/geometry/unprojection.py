@@ -41,9 +41,7 @@ def _check_intrinsic(intrinsic: np.ndarray) -> None:
     if intrinsic.shape != (3, 3):
         raise ValueError(f"expected a 3x3 intrinsic matrix, got shape {intrinsic.shape}")
     if intrinsic[0, 1] != 0 or intrinsic[1, 0] != 0:
-        raise ValueError(
-            f"intrinsics with skew are not supported (K[0,1]={intrinsic[0, 1]}, K[1,0]={intrinsic[1, 0]})"
-        )
+        raise ValueError(f"intrinsics with skew are not supported (K[0,1]={intrinsic[0, 1]}, K[1,0]={intrinsic[1, 0]})")
 
 
 def depth_to_cam_coords(depth, intrinsic, cam_dtype=_DEFAULT_CAM_DTYPE) -> np.ndarray:
@@ -96,9 +94,7 @@ def depth_to_world_coords_points(
     return world_points, cam_points, depth > eps
 
 
-def unproject_depth_map_to_point_map(
-    depth_map, extrinsics, intrinsics, cam_dtype=_DEFAULT_CAM_DTYPE
-) -> np.ndarray:
+def unproject_depth_map_to_point_map(depth_map, extrinsics, intrinsics, cam_dtype=_DEFAULT_CAM_DTYPE) -> np.ndarray:
     """World point maps of a sequence of depth maps.
 
     Args:
@@ -120,8 +116,7 @@ def unproject_depth_map_to_point_map(
     frames = depth_map.shape[0]
     if extrinsics.shape[0] != frames or intrinsics.shape[0] != frames:
         raise ValueError(
-            f"depth has {frames} frames but extrinsics/intrinsics have "
-            f"{extrinsics.shape[0]}/{intrinsics.shape[0]}"
+            f"depth has {frames} frames but extrinsics/intrinsics have {extrinsics.shape[0]}/{intrinsics.shape[0]}"
         )
     points = [
         depth_to_world_coords_points(depth_map[i], extrinsics[i], intrinsics[i], cam_dtype=cam_dtype)[0]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.geometry import mat_to_quat
+
 __all__ = ["CAMERA_MODELS", "ColmapCamera", "ColmapImage", "ColmapModel", "rotmat_to_qvec", "write_model"]
 
 # COLMAP model name -> (model id, parameter names)
@@ -88,8 +90,6 @@ class ColmapModel:
 def rotmat_to_qvec(rotation: np.ndarray) -> np.ndarray:
     """``[3, 3]`` rotation -> unit quaternion ``(w, x, y, z)`` with ``w >= 0`` (COLMAP's order)."""
     import torch
-
-    from openvggt.geometry import mat_to_quat
 
     x, y, z, w = mat_to_quat(torch.as_tensor(np.asarray(rotation, dtype=np.float64))).numpy()
     return np.array([w, x, y, z])

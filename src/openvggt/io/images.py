@@ -68,6 +68,13 @@ class ImageMeta:
         (sx, sy), (ox, oy) = self.scale, self.offset
         return _apply_axes(xy, (1 / sx, 1 / sy), (-ox / sx, -oy / sy), centered)
 
+    def footprint(self) -> tuple[int, int, int, int]:
+        """``(left, top, right, bottom)`` model pixels covered by the original image (corner origin, clipped)."""
+        w, h = self.original_size
+        (x0, y0), (x1, y1) = self.original_to_model(np.array([[0.0, 0.0], [w, h]]))
+        mw, mh = self.model_size
+        return (max(0, round(x0)), max(0, round(y0)), min(mw, round(x1)), min(mh, round(y1)))
+
     def intrinsics_to_original(self, intrinsics):
         """``[..., 3, 3]`` intrinsics of the model input -> intrinsics of the original image.
 
@@ -109,9 +116,7 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or 0 in array.shape:
-        raise ImageLoadError(
-            f"{name}: expected an [H, W], [H, W, 3] or [H, W, 4] array, got shape {array.shape}"
-        )
+        raise ImageLoadError(f"{name}: expected an [H, W], [H, W, 3] or [H, W, 4] array, got shape {array.shape}")
     if array.dtype == np.uint16:
         array = _sixteen_to_eight(array)
     elif array.dtype == np.bool_:
@@ -119,9 +124,7 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
     elif np.issubdtype(array.dtype, np.floating):
         array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
     elif array.dtype != np.uint8:
-        raise ImageLoadError(
-            f"{name}: unsupported array dtype {array.dtype} (use uint8, uint16, bool or float)"
-        )
+        raise ImageLoadError(f"{name}: unsupported array dtype {array.dtype} (use uint8, uint16, bool or float)")
     return Image.fromarray(np.ascontiguousarray(array))
 
 
@@ -157,9 +160,7 @@ def _read(source: ImageSource, index: int, exif_transpose: bool) -> tuple[Image.
         name = f"<array #{index}>"
         image = _from_array(source, name)
     else:
-        raise ImageLoadError(
-            f"item #{index}: expected a path, PIL image or numpy array, got {type(source).__name__}"
-        )
+        raise ImageLoadError(f"item #{index}: expected a path, PIL image or numpy array, got {type(source).__name__}")
     orientation = 1
     if exif_transpose:
         orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1) or 1)
@@ -297,9 +298,7 @@ def load_images(
         )
     batch = np.empty((len(processed), height, width, 3), dtype=np.uint8)  # [N, H, W, 3]
     metas = []
-    for i, (pixels, (name, original, resized, scale, offset, orientation)) in enumerate(
-        zip(processed, infos)
-    ):
+    for i, (pixels, (name, original, resized, scale, offset, orientation)) in enumerate(zip(processed, infos)):
         batch[i], top, left = _pad_white(pixels, height, width)
         shifted = (offset[0] + left, offset[1] + top)
         metas.append(ImageMeta(name, original, resized, (width, height), scale, shifted, orientation))

@@ -19,7 +19,7 @@ def attention_math(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Reference ``softmax(q k^T / sqrt(d)) v`` for ``[N, h, T, d]`` inputs (tests compare SDPA to it)."""
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [..., Lq, d] @ [..., d, Lk] -> [..., Lq, Lk]
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf"))
     return scores.softmax(dim=-1) @ v

@@ -1,4 +1,7 @@
-"""Pre-norm transformer block with LayerScale: ``x + ls1*attn(norm1 x)``, ``x + ls2*mlp(norm2 x)``."""
+"""Pre-norm transformer block with LayerScale: ``x + ls1*attn(norm1 x)``, ``x + ls2*mlp(norm2 x)``.
+
+Shape legend (docs/architecture.md): B batch of sequences, L tokens, C width (``x [B, L, C]``).
+"""
 
 from __future__ import annotations
 

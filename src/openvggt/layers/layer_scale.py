@@ -2,6 +2,7 @@
 
 Kept as a separate fp32 multiply (never folded into the preceding projection) so that under bf16
 autocast the residual stream stays fp32, as in the official model.
+Shape legend (docs/architecture.md): elementwise over the last dim ``[..., C]``.
 """
 
 from __future__ import annotations

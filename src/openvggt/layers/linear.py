@@ -4,6 +4,7 @@ Under ``torch.autocast`` every call of a plain ``nn.Linear`` converts its fp32 w
 autocast dtype. For VGGT-1B that is ~5 GB read and ~2.5 GB written per forward pass, which on a CPU
 costs as much as a good fraction of the matrix products themselves. When no gradient is needed we
 convert once and reuse the copy until the weight changes (tracked by its version counter).
+Shape legend (docs/architecture.md): ``[..., C_in] -> [..., C_out]``.
 """
 
 from __future__ import annotations

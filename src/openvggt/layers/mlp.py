@@ -1,4 +1,7 @@
-"""Two-layer perceptron with exact (erf) GELU: ``fc2(gelu(fc1(x)))``."""
+"""Two-layer perceptron with exact (erf) GELU: ``fc2(gelu(fc1(x)))``.
+
+Shape legend (docs/architecture.md): ``[..., C]`` in, ``[..., C_out]`` out.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ from openvggt.layers.linear import Linear
 
 
 class Mlp(nn.Module):
-    def __init__(
-        self, in_features: int, hidden_features: int, out_features: int | None = None, bias: bool = True
-    ):
+    def __init__(self, in_features: int, hidden_features: int, out_features: int | None = None, bias: bool = True):
         super().__init__()
         self.fc1 = Linear(in_features, hidden_features, bias=bias)
         self.act = nn.GELU()

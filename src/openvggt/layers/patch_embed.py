@@ -2,6 +2,7 @@
 
 Only the normalised patch tokens leave the DINOv2 encoder; its class and register outputs are
 discarded by VGGT. Parameter names follow DINOv2 so its checkpoints load unchanged.
+Shape legend (docs/architecture.md): B images, C width, h x w patch grid (``[B, 3, H, W] -> [B, h*w, C]``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class PatchEmbed(nn.Module):
         h, w = x.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
-        return self.proj(x).flatten(2).transpose(1, 2)
+        return self.proj(x).flatten(2).transpose(1, 2)  # [B, C, h, w] -> [B, h*w, C]
 
 
 class DinoV2Encoder(nn.Module):

@@ -4,6 +4,7 @@ A head vector of size D is split in two halves: the first half is rotated by the
 position, the second by its column (x) position. Within a half of size F the F/2 angles
 ``pos * base**(-2i/F)`` are duplicated (not interleaved) and applied with the rotate-half rule.
 Camera and register tokens sit at position (0, 0), i.e. they are not rotated.
+Shape legend (docs/architecture.md): T tokens, D head width, h x w patch grid.
 """
 
 from __future__ import annotations
@@ -53,5 +54,5 @@ class RotaryPositionEmbedding2D(nn.Module):
         """
         cos, signed_sin = tables
         d = x.shape[-1]
-        swapped = x.unflatten(-1, (2, 2, d // 4)).flip(-2).flatten(-3)
+        swapped = x.unflatten(-1, (2, 2, d // 4)).flip(-2).flatten(-3)  # [..., T, 2, 2, D/4] quarters swapped
         return torch.addcmul(x * cos, swapped, signed_sin)

@@ -24,6 +24,8 @@ import logging
 
 import numpy as np
 
+from openvggt.geometry import umeyama_alignment
+
 from ._common import as_bool, as_float64, check_last_dims
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,6 @@ def _camera_centers(extrinsics: np.ndarray) -> np.ndarray:
 
 
 def _fit_sim3(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    from openvggt.geometry import umeyama_alignment
 
     s, r, t = umeyama_alignment(src, dst, with_scale=True)
     return float(s), as_float64(r, "R"), as_float64(t, "t").reshape(3)

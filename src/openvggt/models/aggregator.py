@@ -63,9 +63,8 @@ class Aggregator(nn.Module):
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, c) * 1e-6)
         self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, c) * 1e-6)
         self.patch_start_idx = 1 + cfg.num_register_tokens
-        self.register_buffer(
-            "_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False
-        )
+        # Both [1, 1, 3, 1, 1], broadcast over images [B, S, 3, H, W].
+        self.register_buffer("_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
         self.grad_checkpointing = False
         # Runtime flag, not architecture: token merging ratio of the global attention (0 = exact, the default;
@@ -74,8 +73,8 @@ class Aggregator(nn.Module):
 
     def restore_buffers(self, device: str | torch.device) -> None:
         """Rebuild the non-persistent buffers, which a model built on the meta device leaves empty."""
-        self._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
-        self._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+        self._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)  # [1, 1, 3, 1, 1]
+        self._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)  # [1, 1, 3, 1, 1]
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = enable
@@ -93,9 +92,7 @@ class Aggregator(nn.Module):
         reg = _first_and_rest(self.register_token, b, s).to(dtype)  # [B*S, R, C]
         return torch.cat([cam, reg, patches], dim=1)
 
-    def forward(
-        self, images: torch.Tensor, layers: Iterable[int] | None = None
-    ) -> tuple[AggregatedTokens, int]:
+    def forward(self, images: torch.Tensor, layers: Iterable[int] | None = None) -> tuple[AggregatedTokens, int]:
         """Run the trunk.
 
         Args:
@@ -125,23 +122,22 @@ class Aggregator(nn.Module):
         for start in range(0, cfg.depth, k):
             frame_out: dict[int, torch.Tensor] = {}
             for i in range(start, start + k):
-                if cfg.attention == "global":
+                if cfg.attention == "global":  # [B, S*P, C]: every frame's tokens together
                     tokens = self._run(self.frame_blocks[i], tokens.reshape(b, s * p, c), rope_global)
-                else:
+                else:  # [B*S, P, C]: each frame on its own
                     tokens = self._run(self.frame_blocks[i], tokens.reshape(b * s, p, c), rope_frame)
                 if i in keep:
-                    frame_out[i] = tokens.reshape(b, s, p, c)
+                    frame_out[i] = tokens.reshape(b, s, p, c)  # [B*S, P, C] -> [B, S, P, C]
             for i in range(start, start + k):
+                # [B, S*P, C]: attention across the tokens of every frame (optionally on merged tokens)
                 if self.merge_ratio > 0 and s > 1 and cross_mask is None:
                     tokens = merged_block_forward(
                         self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, s, self.patch_start_idx,
                         (h, w), self.merge_ratio,
                     )  # fmt: skip
                 else:
-                    tokens = self._run(
-                        self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask
-                    )
-                if i in keep:
+                    tokens = self._run(self.global_blocks[i], tokens.reshape(b, s * p, c), rope_global, cross_mask)
+                if i in keep:  # frame and global outputs, each [B, S, P, C] -> [B, S, P, 2C]
                     out[i] = torch.cat([frame_out.pop(i), tokens.reshape(b, s, p, c)], dim=-1)
         return out, self.patch_start_idx
 
@@ -156,7 +152,7 @@ def _first_and_rest(token: torch.Tensor, b: int, s: int) -> torch.Tensor:
     first = token[:, :1]  # [1, 1, n, C]
     rest = token[:, 1:].expand(1, s - 1, *token.shape[2:])
     per_scene = torch.cat([first, rest], dim=1)  # [1, S, n, C]
-    return per_scene.expand(b, -1, -1, -1).reshape(b * s, *token.shape[2:])
+    return per_scene.expand(b, -1, -1, -1).reshape(b * s, *token.shape[2:])  # [B, S, n, C] -> [B*S, n, C]
 
 
 def _other_frames_mask(s: int, p: int, device: torch.device) -> torch.Tensor | None:

@@ -8,8 +8,10 @@ Every architecture knob of the official model is a field here. ``VGGTConfig.from
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from openvggt.dicts import from_dict
 
 # Official DINOv2-with-registers presets: name -> (embed_dim, depth, num_heads).
 DINOV2_PRESETS: dict[str, tuple[int, int, int]] = {
@@ -119,7 +121,9 @@ class VGGTConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VGGTConfig:
         """Build from a (possibly partial, possibly nested) dict; unknown keys are an error."""
-        return _from_dict(cls, d)
+        if isinstance(d.get("patch_embed"), str):  # the official name of a DINOv2 variant
+            d = {**d, "patch_embed": _patch_embed_from_name(d["patch_embed"])}
+        return from_dict(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,23 +144,6 @@ class VGGTConfig:
         return self.embed_dim // self.num_heads
 
 
-def _from_dict(cls: type, d: dict[str, Any]) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in d.items():
-        if cls is VGGTConfig and key == "patch_embed" and isinstance(value, str):
-            value = _patch_embed_from_name(value)
-        if key not in known:
-            raise ValueError(f"unknown {cls.__name__} field {key!r}")
-        sub = _NESTED.get((cls, key))
-        if sub is not None and isinstance(value, dict):
-            value = _from_dict(sub, value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
 def _patch_embed_from_name(name: str) -> dict[str, Any]:
     if "conv" in name:
         return {"arch": "conv"}
@@ -164,14 +151,6 @@ def _patch_embed_from_name(name: str) -> dict[str, Any]:
         raise ValueError(f"unknown patch embedder {name!r}")
     _, depth, heads = DINOV2_PRESETS[name]
     return {"arch": "dinov2_reg", "depth": depth, "num_heads": heads}
-
-
-_NESTED: dict[tuple[type, str], type] = {
-    (VGGTConfig, "patch_embed"): PatchEmbedConfig,
-    (VGGTConfig, "camera_head"): CameraHeadConfig,
-    (VGGTConfig, "dpt"): DPTConfig,
-    (VGGTConfig, "track_head"): TrackHeadConfig,
-}
 
 
 def _tiny() -> VGGTConfig:

@@ -21,6 +21,7 @@ from openvggt.models.aggregator import AggregatedTokens, Aggregator
 from openvggt.models.config import VGGTConfig
 from openvggt.models.heads.camera import CameraHead
 from openvggt.models.heads.dpt import DPTHead
+from openvggt.models.heads.track import TrackHead
 from openvggt.models.pretrained import HEAD_NAMES, PretrainedMixin
 
 HEADS = HEAD_NAMES
@@ -118,8 +119,6 @@ class VGGT(nn.Module, PretrainedMixin):
             else None
         )
         if cfg.enable_track:
-            from openvggt.models.heads.track import TrackHead
-
             self.track_head = TrackHead(dim, cfg.track_head, cfg.dpt, cfg.patch_size)
         else:
             self.track_head = None
@@ -176,8 +175,9 @@ class VGGT(nn.Module, PretrainedMixin):
             query_points = query_points.unsqueeze(0)
         run = self._select_heads(heads, query_points is not None)
         inter = self.forward_intermediates(images, layers=self.layers_for(run))
-        return self.forward_heads(inter, run, query_points, track_iters=track_iters, track_logits=track_logits,
-                                  images=images)
+        return self.forward_heads(
+            inter, run, query_points, track_iters=track_iters, track_logits=track_logits, images=images
+        )
 
     def forward_intermediates(self, images: torch.Tensor, layers: Iterable[int] | None = None) -> Intermediates:
         """The aggregator's tokens of ``layers`` (default: all ``depth`` layers; negatives count from the end).

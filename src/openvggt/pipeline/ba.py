@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+import openvggt.pipeline.pycolmap_compat as pc
 from openvggt.geometry import camera_centers, project_world_points_to_cam
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,6 @@ def bundle_adjust_tracks(
 def _pycolmap_ba(extrinsics, intrinsics, sizes, points, xy, obs, opts, shared, model, loss_scale):  # noqa: ANN001
     """One pycolmap bundle adjustment (Cauchy loss of ``loss_scale`` original pixels); returns refined
     (extrinsics, intrinsics, points, report)."""
-    from openvggt.pipeline import pycolmap_compat as pc
 
     rec, image_ids, point_ids = pc.build_reconstruction(extrinsics, intrinsics, sizes, points, xy, obs, shared, model)
     weak = [image_ids[i] for i in np.nonzero(obs.sum(1) < opts.min_frame_observations)[0]]

@@ -23,22 +23,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm import tqdm
 
+from openvggt.data.readers import read_scene
 from openvggt.errors import InputError
+from openvggt.io.colmap import write_model
+from openvggt.io.glb import write_glb
+from openvggt.io.nerfstudio import write_transforms
+from openvggt.io.ply import write_ply
 from openvggt.longseq import plan as planning
 from openvggt.longseq.chunked import AlignOptions, ChunkedRun, ChunkModel, PredictorChunkModel, run_chunks
 from openvggt.longseq.loop import LoopOptions, close_loops
 from openvggt.longseq.metrics import DepthAccumulator, camera_centres, gt_depth_at_model, trajectory_metrics
 from openvggt.longseq.report import trajectory_png, write_report
-from openvggt.longseq.sequences import GroundTruth
+from openvggt.longseq.sequences import GroundTruth, scene_sequence
 from openvggt.longseq.sim3 import apply, transform_extrinsics
 from openvggt.longseq.source import FrameSource, open_source, save_frame
 from openvggt.longseq.store import ChunkStore, unproject
 from openvggt.longseq.voxel import VoxelCloud
+from openvggt.models.config import VGGTConfig
+from openvggt.pipeline.colmap_export import build_model
 from openvggt.pipeline.outputs import atomic_dir, check_output_dir, depth_keys
 from openvggt.pipeline.timing import StageTimer
+from openvggt.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +101,7 @@ class ChunkedResult:
     summary: dict
 
 
-def make_predictor(weights, model, options: ChunkedOptions):  # noqa: ANN001, ANN201
-    from openvggt.predictor import Predictor
-
+def make_predictor(weights, model, options: ChunkedOptions) -> Predictor:  # noqa: ANN001
     if model is not None:
         predictor = Predictor(
             model=model, device=options.device, dtype=options.dtype, mode=options.mode, size=options.size
@@ -196,12 +203,6 @@ def _frame_cameras(run: ChunkedRun, chunk, pred):  # noqa: ANN001, ANN202
 def _write(
     run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOptions, copy_images: bool, gt: GroundTruth | None
 ) -> tuple[ChunkedResult, list[dict]]:
-    from openvggt.io.colmap import write_model
-    from openvggt.io.glb import write_glb
-    from openvggt.io.nerfstudio import write_transforms
-    from openvggt.io.ply import write_ply
-    from openvggt.pipeline.colmap_export import build_model
-
     n = run.num_frames
     names = source.names
     extrinsics = np.zeros((n, 3, 4))
@@ -400,8 +401,6 @@ def too_many_for_one_pass(args) -> bool:  # noqa: ANN001 - argparse namespace of
         return False  # globs, videos, mixtures: the one-pass pipeline reports its own errors
     if len(source) <= 64 or not hasattr(source, "paths"):
         return False
-    from openvggt.models.config import VGGTConfig
-
     config = VGGTConfig.preset("vggt-small") if args.weights == "default" else VGGTConfig()
     side = args.size or config.img_size
     per_frame = planning.frame_bytes(config, (side * 3 // 4 // 14 * 14, side), args.dtype)
@@ -417,8 +416,6 @@ def run_chunked_cli(args) -> int:  # noqa: ANN001
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
         torch.set_num_threads(args.threads)
     options = ChunkedOptions(
         chunk=args.chunk,
@@ -439,9 +436,6 @@ def run_chunked_cli(args) -> int:  # noqa: ANN001
         raise InputError("--ba, --use-point-map, --shared-camera and --fps are not available in chunked mode yet")
     gt = None
     if args.reference:
-        from openvggt.data.readers import read_scene
-        from openvggt.longseq.sequences import scene_sequence
-
         ref = Path(args.reference)
         _, gt = scene_sequence(read_scene(ref.parent if ref.is_file() else ref))
     result = reconstruct_chunked(

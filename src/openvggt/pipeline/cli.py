@@ -1,4 +1,4 @@
-"""``openvggt reconstruct`` and ``openvggt track``: the command-line faces of the pipeline."""
+"""``openvggt reconstruct``, ``track``, ``ba`` and ``export``: the command-line faces of the pipeline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+
+import torch
+
+from openvggt.errors import UserError
+from openvggt.pipeline.ba import BAOptions
+from openvggt.pipeline.chunked import run_chunked_cli, too_many_for_one_pass
+from openvggt.pipeline.outputs import check_output_dir
+from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+from openvggt.pipeline.saved import export, load_run, rebundle
+from openvggt.pipeline.timing import format_timings
+from openvggt.pipeline.track import track_points
+from openvggt.runtime import DTYPE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (written atomically)")
     p.add_argument("--weights", default="default", help="weights file, folder or hub id [the shipped model]")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto [auto]")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype [fp32]")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="precision [auto: the fastest accurate one]")
     p.add_argument("--mode", default="crop", choices=["crop", "pad"], help="preprocessing [crop]")
     p.add_argument("--size", type=int, default=None, help="model input side, multiple of 14 [model's, 518]")
     p.add_argument("--fps", type=float, default=None, help="video: frames per second to sample")
@@ -61,6 +74,49 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--iters", type=int, default=None, help="tracker iterations [model's, 4]")
     t.set_defaults(func=run_track)
 
+    e = sub.add_parser(
+        "export",
+        help="re-write a reconstruct folder's outputs with new filtering options (no model)",
+        description="Re-assemble points, COLMAP model, PLY/GLB, depth, transforms.json and report.html from "
+        "OUT/predictions.npz. Options not given keep the values of the original run.",
+    )
+    _saved_common(e)
+    e.add_argument("--conf-threshold", type=float, default=None, help="confidence percentile of kept points")
+    e.add_argument(
+        "--use-point-map", action=argparse.BooleanOptionalAction, default=None, help="points from the point head"
+    )
+    e.add_argument("--max-points", type=int, default=None, help="at most this many points in points.ply")
+    e.add_argument("--no-ba", action="store_true", help="export the predicted cameras of a --ba run instead")
+    e.set_defaults(func=run_export)
+
+    b = sub.add_parser(
+        "ba",
+        help="re-run bundle adjustment on a reconstruct folder with new options",
+        description="Bundle adjustment of OUT's predicted cameras on the tracks saved by a --ba run; with --weights "
+        "(a model with a track head) the images are tracked again, running only the aggregator and the track head.",
+    )
+    _saved_common(b)
+    b.add_argument("--weights", default=None, help="track again with these weights [use the saved tracks]")
+    b.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto [auto]")
+    b.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="precision [auto]")
+    b.add_argument("--query-frames", type=int, default=None, help="frames to pick track queries in (with --weights)")
+    b.add_argument("--points-per-frame", type=int, default=None, help="queries per query frame (with --weights)")
+    b.add_argument("--max-reproj-error", type=float, default=None, help="inlier threshold, model px")
+    b.add_argument("--shared-camera", action=argparse.BooleanOptionalAction, default=None, help="one camera for all")
+    b.add_argument("--camera-model", default=None, choices=["PINHOLE", "SIMPLE_PINHOLE"])
+    b.set_defaults(func=run_ba)
+
+
+def _saved_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", type=Path, metavar="OUT", help="a folder written by openvggt reconstruct")
+    p.add_argument("--out", type=Path, default=None, help="where to write [OUT itself, with --overwrite]")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--no-images", action="store_true", help="do not copy the images into --out/images")
+
+
+def _given(**values: object) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
@@ -82,11 +138,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def _set_threads(threads: int | None) -> None:
     if threads is not None:
-        import torch
-
         if threads < 1:
-            from openvggt.errors import UserError
-
             raise UserError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
 
@@ -106,18 +158,8 @@ def _chunked_requested(args: argparse.Namespace) -> bool:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from openvggt.pipeline.chunked import run_chunked_cli, too_many_for_one_pass
-
     if _chunked_requested(args) or too_many_for_one_pass(args):
         return run_chunked_cli(args)
-
-    from openvggt.pipeline.ba import BAOptions
-    from openvggt.pipeline.outputs import check_output_dir
-    from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
-    from openvggt.pipeline.timing import format_timings
-
     check_output_dir(args.out, args.overwrite)
     _set_threads(args.threads)
     ba_options = replace(
@@ -150,10 +192,6 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 
 
 def run_track(args: argparse.Namespace) -> int:
-    from openvggt.pipeline.outputs import check_output_dir
-    from openvggt.pipeline.timing import format_timings
-    from openvggt.pipeline.track import track_points
-
     check_output_dir(args.out, args.overwrite)
     _set_threads(args.threads)
     with _terminate_as_interrupt():
@@ -165,4 +203,42 @@ def run_track(args: argparse.Namespace) -> int:
     print(f"tracked {result.xy.shape[1]} points through {len(result.names)} frames -> {out}")
     print("timings:")
     print(format_timings(result.timings))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    saved = load_run(args.folder)
+    out = args.out or args.folder
+    check_output_dir(out, args.overwrite)
+    overrides = _given(conf_threshold=args.conf_threshold, use_point_map=args.use_point_map, max_points=args.max_points)
+    if args.no_ba:
+        overrides["ba"] = False
+    with _terminate_as_interrupt():
+        rec = export(saved, **overrides)
+        folder = rec.save(out, overwrite=args.overwrite, copy_images=not args.no_images)
+    print(f"exported {len(rec.names)} images, {len(rec.points)} points -> {folder}")
+    return 0
+
+
+def run_ba(args: argparse.Namespace) -> int:
+    saved = load_run(args.folder)
+    out = args.out or args.folder
+    check_output_dir(out, args.overwrite)
+    with _terminate_as_interrupt():
+        ba_options = replace(
+            saved.options.ba_options,
+            **_given(
+                query_frames=args.query_frames,
+                points_per_frame=args.points_per_frame,
+                max_reproj_error=args.max_reproj_error,
+            ),
+        )
+        overrides = _given(shared_camera=args.shared_camera, camera_model=args.camera_model)
+        rec = rebundle(args.folder, ba_options, weights=args.weights, device=args.device, dtype=args.dtype, **overrides)
+        folder = rec.save(out, overwrite=args.overwrite, copy_images=not args.no_images)
+    if rec.ba is not None:
+        print(f"bundle adjustment: reprojection error {rec.ba.error_before:.3f} -> {rec.ba.error_after:.3f} px")
+    else:
+        print(f"bundle adjustment skipped: {rec.ba_skipped}")
+    print(f"wrote {folder}")
     return 0

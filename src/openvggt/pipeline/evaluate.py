@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.data.readers import read_cameras_json
+from openvggt.data.scene import SceneError
 from openvggt.errors import InputError
+from openvggt.metrics import camera_metrics
 
 
 def load_reference(path: str | os.PathLike) -> list[dict]:
@@ -21,8 +24,6 @@ def load_reference(path: str | os.PathLike) -> list[dict]:
 
     Read with :func:`openvggt.data.readers.read_cameras_json` (which also checks the images it names).
     """
-    from openvggt.data.readers import read_cameras_json
-    from openvggt.data.scene import SceneError
 
     path = Path(path)
     root = path if path.is_dir() else path.parent
@@ -60,7 +61,6 @@ def compare_cameras(
         names: image names of the reconstruction; extrinsics ``[S, 3, 4]`` world-to-camera;
             intrinsics ``[S, 3, 3]`` in pixels of images of ``sizes`` (w, h).
     """
-    from openvggt.metrics import camera_metrics
 
     reference = load_reference(cameras_json)
     ours = {Path(n).name: i for i, n in enumerate(names)}

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import io
 import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ from PIL import Image
 
 from openvggt.errors import InputError
 from openvggt.io.images import ImageLoadError, ImageMeta, load_image_rgb, load_images
+from openvggt.pipeline.frame import InputFrame
+from openvggt.pipeline.video import is_video, sample_video
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +33,6 @@ IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp
 LARGE_IMAGE_PIXELS = 40_000_000  # decode bigger images at a reduced size
 HUGE_IMAGE_PIXELS = 1_000_000_000  # refuse beyond this (PIL's own guard is ~179 MP)
 _EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
-
-
-@dataclass(frozen=True)
-class InputFrame:
-    """One input image: a file, an encoded video frame, or an image handed over in memory."""
-
-    name: str  # name in the COLMAP model and in DIR/images ("/"-separated)
-    source: str  # for messages: the path, "clip.mp4@1.250s" or "<array #0>"
-    path: Path | None = None
-    data: bytes | None = None  # encoded (JPEG) video frame
-    image: Image.Image | None = None  # in-memory RGB image (saved as PNG)
-
-    def open(self) -> Image.Image:
-        """The decoded image (EXIF orientation not yet applied)."""
-        if self.image is not None:
-            return self.image
-        if self.data is not None:
-            return Image.open(io.BytesIO(self.data))
-        return Image.open(self.path)
 
 
 def _in_memory(item: object, index: int) -> InputFrame | None:
@@ -68,8 +50,6 @@ def _natural_key(path: Path) -> list:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    from openvggt.pipeline.video import is_video
-
     files = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=_natural_key)
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTS]
     others = [p.name for p in files if p.suffix.lower() not in IMAGE_EXTS]
@@ -124,8 +104,6 @@ def collect_inputs(
     Raises:
         InputError: nothing given, a missing path, a folder without images, an undecodable video.
     """
-    from openvggt.pipeline.video import is_video, sample_video
-
     if isinstance(inputs, (str, os.PathLike, np.ndarray, Image.Image)):
         inputs = [inputs]
     if not inputs:

@@ -32,9 +32,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from tqdm import tqdm
 
+from openvggt._version import __version__
 from openvggt.errors import OutputExistsError
+from openvggt.io.colmap import write_model
+from openvggt.io.glb import write_glb
+from openvggt.io.images import load_image_rgb
+from openvggt.io.nerfstudio import write_transforms
+from openvggt.io.ply import write_ply
+from openvggt.pipeline.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +83,6 @@ def atomic_dir(out: Path, overwrite: bool) -> Iterator[Path]:
 # ---------------------------------------------------------------------------------------------- pieces
 def write_images(frames, metas, folder: Path) -> None:  # noqa: ANN001
     """Input images into ``folder`` under their names; EXIF-rotated ones re-encoded upright."""
-    from tqdm import tqdm
-
-    from openvggt.io.images import load_image_rgb
-
     for frame, meta in tqdm(list(zip(frames, metas)), desc="copying images", unit="image", disable=None):
         dst = folder / frame.name
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -105,10 +110,6 @@ def depth_keys(names: list[str]) -> list[str]:
 
 def save_depth(rec, folder: Path) -> dict:  # noqa: ANN001
     """Depth maps (npy + 16-bit png) and confidence, cropped to each image's footprint; returns the meta."""
-    from tqdm import tqdm
-
-    from openvggt.pipeline.track import model_footprint
-
     valid_depth = rec.depth[rec.valid & np.isfinite(rec.depth) & (rec.depth > 0)]
     top = float(valid_depth.max()) if valid_depth.size else 1.0
     scale = 65535.0 / top  # depth = png / scale
@@ -122,7 +123,7 @@ def save_depth(rec, folder: Path) -> dict:  # noqa: ANN001
         list(zip(depth_keys(rec.names), rec.names, rec.metas, rec.depth, rec.depth_conf)),
         desc="writing depth", unit="image", disable=None,
     ):  # fmt: skip
-        left, top_px, right, bottom = model_footprint(m)
+        left, top_px, right, bottom = m.footprint()
         d = depth[top_px:bottom, left:right].astype(np.float32)
         c = conf[top_px:bottom, left:right].astype(np.float32)
         base = folder / key
@@ -167,18 +168,20 @@ def save_predictions(rec, path: Path) -> None:  # noqa: ANN001
 
 
 def run_summary(rec) -> dict:  # noqa: ANN001
-    import torch
-
-    import openvggt
-
     options = asdict(rec.options)
     return {
-        "openvggt": openvggt.__version__,
+        "openvggt": __version__,
         "torch": torch.__version__,
         "weights": rec.weights,
         "options": options,
         "images": [
-            {"name": n, "source": f.source, "original_size": list(m.original_size), "model_size": list(m.model_size)}
+            {
+                "name": n,
+                "source": f.source,
+                "original_size": list(m.original_size),
+                "model_size": list(m.model_size),
+                "meta": asdict(m),
+            }
             for n, f, m in zip(rec.names, rec.frames, rec.metas)
         ],
         "points": int(len(rec.points)),
@@ -198,11 +201,6 @@ def _ba_summary(rec) -> dict | None:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------- all of it
 def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bool = True) -> Path:  # noqa: ANN001
     """Write every file of the module docstring into ``out``; returns ``out``."""
-    from openvggt.io.colmap import write_model
-    from openvggt.io.nerfstudio import write_transforms
-    from openvggt.io.ply import write_ply
-    from openvggt.pipeline.report import write_report
-
     start = time.perf_counter()
     with atomic_dir(out, overwrite) as tmp:
         if copy_images:
@@ -227,8 +225,6 @@ def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bo
 
 def _write_glb(rec, path: Path) -> None:  # noqa: ANN001
     try:
-        from openvggt.io.glb import write_glb
-
         limit = 500_000  # keep the file light enough for web viewers
         idx = np.arange(len(rec.points))
         if len(idx) > limit:

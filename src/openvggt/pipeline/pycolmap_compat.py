@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from openvggt.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,6 @@ def _pycolmap():  # noqa: ANN202
     try:
         import pycolmap
     except ImportError as exc:  # pragma: no cover - a declared extra
-        from openvggt.errors import UserError
-
         raise UserError("--ba needs pycolmap (pip install 'openvggt[recon]')") from exc
     return pycolmap
 

@@ -4,6 +4,15 @@
     rec.extrinsics, rec.intrinsics, rec.depth, rec.points  # numpy arrays
     rec.save("out/")                                       # the files the CLI writes
 
+The job is a chain of steps, each a function of its own (hloc style) so that a step can be re-run on saved
+predictions (``openvggt ba OUT``, ``openvggt export OUT``; see :mod:`openvggt.pipeline.saved`):
+
+1. inputs: :func:`~openvggt.pipeline.inputs.collect_inputs`, :func:`~openvggt.pipeline.inputs.load_frames`;
+2. inference: :func:`predict` (one predictor call; tokens kept for the track head when BA follows);
+3. tracks: :func:`track_for_ba` (corners in a few query frames, tracked through every frame);
+4. bundle adjustment: :func:`adjust` (triangulate, filter, pycolmap BA);
+5. outputs: :func:`assemble` (cameras, filtered cloud, COLMAP model) and :meth:`Reconstruction.save`.
+
 Conventions: OpenCV cameras (x right, y down, z forward), extrinsics world-to-camera, world frame
 = the first camera (VGGT's), arbitrary scale. ``intrinsics`` are in pixels of the ORIGINAL images
 (COLMAP's convention: origin at the top-left corner of the image); ``intrinsics_model`` in pixels
@@ -22,12 +31,20 @@ import numpy as np
 import torch
 
 from openvggt.errors import InputError
+from openvggt.geometry import pose_encoding_to_extri_intri, unproject_depth
 from openvggt.io.colmap import ColmapModel
 from openvggt.io.images import ImageMeta
-from openvggt.pipeline.ba import BAOptions, BAResult
-from openvggt.pipeline.inputs import InputFrame
-from openvggt.pipeline.timing import StageTimer, format_timings
-from openvggt.pipeline.track import MIN_TRACK_SIDE, Tracks, model_footprint
+from openvggt.models.vggt import Intermediates
+from openvggt.pipeline.ba import BAOptions, BAResult, bundle_adjust_tracks
+from openvggt.pipeline.colmap_export import build_model
+from openvggt.pipeline.evaluate import check_reference, compare_cameras
+from openvggt.pipeline.inference import load_predictor
+from openvggt.pipeline.inputs import InputFrame, collect_inputs, load_frames
+from openvggt.pipeline.keypoints import detect_corners
+from openvggt.pipeline.outputs import save_reconstruction
+from openvggt.pipeline.timing import StageTimer
+from openvggt.pipeline.tracking import MIN_TRACK_SIDE, Tracks, feature_maps, track_queries
+from openvggt.predictor import Predictor, PredictorOutput
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +57,7 @@ class ReconstructOptions:
     mode: str = "crop"  # "crop" or "pad" (see openvggt.io.images.load_images)
     size: int | None = None  # model input side; None: the model's training size
     device: str = "auto"
-    dtype: str = "fp32"  # "fp32", "bf16" or "fp16" (autocast)
+    dtype: str = "auto"  # "auto", "fp32", "bf16", "fp16" or "int8" (see openvggt.runtime)
     conf_threshold: float = 50.0  # percentile of confidence below which points are dropped
     use_point_map: bool = False  # points from the point head instead of depth + cameras
     ba: bool = False
@@ -106,14 +123,10 @@ class Reconstruction:
 
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False, copy_images: bool = True) -> Path:
         """Write every output into ``out_dir`` atomically (see :mod:`openvggt.pipeline.outputs`)."""
-        from openvggt.pipeline.outputs import save_reconstruction
-
         return save_reconstruction(self, Path(out_dir), overwrite=overwrite, copy_images=copy_images)
 
     def compare(self, cameras_json: str | os.PathLike) -> dict:
         """Camera metrics (AUC@30 etc., VGGT protocol) against reference cameras; stored in ``reference``."""
-        from openvggt.pipeline.evaluate import compare_cameras
-
         self.reference = compare_cameras(self.names, self.extrinsics, self.intrinsics, self.sizes, cameras_json)
         return self.reference
 
@@ -124,10 +137,8 @@ def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
     return ("camera", "depth") + (("point",) if options.use_point_map else ())
 
 
-def _cameras(pose_enc: torch.Tensor, metas: list[ImageMeta], hw: tuple[int, int]) -> tuple[np.ndarray, ...]:
+def predicted_cameras(pose_enc: torch.Tensor, metas: list[ImageMeta], hw: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """(extrinsics [S, 3, 4], intrinsics model [S, 3, 3], intrinsics original [S, 3, 3]) as float64."""
-    from openvggt.geometry import pose_encoding_to_extri_intri
-
     pose_enc = pose_enc.double().clone()
     fov = pose_enc[:, 7:9]
     bad = ~((fov >= FOV_RANGE_RAD[0]) & (fov <= FOV_RANGE_RAD[1])).all(-1)
@@ -157,15 +168,13 @@ def _to_model(k_orig: np.ndarray, metas: list[ImageMeta]) -> np.ndarray:
 def _footprints(metas: list[ImageMeta], hw: tuple[int, int]) -> np.ndarray:
     valid = np.zeros((len(metas),) + hw, bool)
     for i, meta in enumerate(metas):
-        left, top, right, bottom = model_footprint(meta)
+        left, top, right, bottom = meta.footprint()
         valid[i, top:bottom, left:right] = True
     return valid
 
 
 def _depth_points(depth: np.ndarray, extrinsics: np.ndarray, k_model: np.ndarray) -> np.ndarray:
     """``[S, H, W, 3]`` world points of pixel centres (corner-origin intrinsics, hence the half-pixel shift)."""
-    from openvggt.geometry import unproject_depth
-
     k = k_model.copy()
     k[:, :2, 2] -= 0.5  # pixel (u, v) has its centre at (u + 0.5, v + 0.5)
     as32 = [torch.from_numpy(np.asarray(a, dtype=np.float32)) for a in (depth, extrinsics, k)]
@@ -188,48 +197,85 @@ def _subsample(mask: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[
     return np.unravel_index(idx, mask.shape)
 
 
-def _run_ba(model, run, images_u8, metas, valid, extrinsics, k_orig, options, timer):  # noqa: ANN001, ANN202
-    """(BAResult | None, Tracks | None, reason when BA did not run)."""
-    from openvggt.pipeline.ba import bundle_adjust_tracks
-    from openvggt.pipeline.keypoints import detect_corners
-    from openvggt.pipeline.track import feature_maps, track_queries
-
-    s = len(metas)
-    if s < 2:
-        return None, None, "bundle adjustment needs at least 2 images"
+def track_for_ba(
+    predictor: Predictor, inter: Intermediates, images_u8: np.ndarray, valid: np.ndarray, options: ReconstructOptions
+) -> Tracks:
+    """Step 3: corners of evenly spaced query frames (frame 0 included), tracked through every frame."""
+    s = len(images_u8)
     opts = options.ba_options
-    valid = torch.from_numpy(valid)
-    with timer("tracking"):
-        fmaps = feature_maps(model, run, options.dtype)
-        query_frames = sorted({int(round(f)) for f in np.linspace(0, s - 1, min(opts.query_frames, s))})
-        frame_ids, xy = [], []
-        for f in query_frames:
-            image = torch.from_numpy(images_u8[f]).permute(2, 0, 1).float() / 255
-            corners = detect_corners(image, opts.points_per_frame, mask=valid[f]).numpy()
-            frame_ids.append(np.full(len(corners), f))
-            xy.append(corners)
-        tracks = track_queries(
-            model, fmaps, np.concatenate(frame_ids), np.concatenate(xy), options.track_iters, options.dtype
+    fmaps = feature_maps(predictor, inter)  # [1, S, C, h, w]
+    query_frames = sorted({int(round(f)) for f in np.linspace(0, s - 1, min(opts.query_frames, s))})
+    frame_ids, xy = [], []
+    for f in query_frames:
+        image = torch.from_numpy(images_u8[f]).permute(2, 0, 1).float() / 255  # [H, W, 3] -> [3, H, W]
+        corners = detect_corners(image, opts.points_per_frame, mask=torch.from_numpy(valid[f])).numpy()
+        frame_ids.append(np.full(len(corners), f))
+        xy.append(corners)
+    return track_queries(predictor, fmaps, np.concatenate(frame_ids), np.concatenate(xy), options.track_iters)
+
+
+def adjust(
+    tracks: Tracks,
+    images_u8: np.ndarray,
+    metas: list[ImageMeta],
+    valid: np.ndarray,
+    extrinsics: np.ndarray,
+    k_orig: np.ndarray,
+    options: ReconstructOptions,
+) -> tuple[BAResult | None, str | None]:
+    """Step 4: bundle adjustment of ``extrinsics [S, 3, 4]`` / ``k_orig [S, 3, 3]`` with ``tracks``.
+
+    Returns the result, or None and the reason when BA could not run (too few points, pycolmap failed).
+    """
+    s = len(metas)
+    opts = options.ba_options
+    h, w = valid.shape[1:]
+    xy_orig = np.stack([m.model_to_original(tracks.xy[i], centered=True) for i, m in enumerate(metas)]) + 0.5
+    vs = np.clip(np.round(tracks.xy).astype(int), 0, [w - 1, h - 1])  # [S, N, 2]
+    inside = valid[np.arange(s)[:, None], vs[..., 1], vs[..., 0]]  # [S, N]
+    mask = (tracks.vis >= opts.vis_threshold) & (tracks.conf >= opts.conf_threshold) & inside
+    mask[tracks.query_frame, np.arange(len(tracks.query_frame))] = True  # the query itself
+    q = np.round(tracks.query_xy).astype(int)
+    colors = images_u8[tracks.query_frame, q[:, 1], q[:, 0]]
+    pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
+    try:
+        result = bundle_adjust_tracks(
+            extrinsics, k_orig, [m.original_size for m in metas], xy_orig, mask, colors, pixel_scale,
+            opts, options.shared_camera, options.camera_model,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        log.warning("bundle adjustment skipped: %s", exc)
+        return None, str(exc)
+    return result, None
+
+
+@dataclass
+class RawPredictions:
+    """The model outputs a reconstruction is assembled from (numpy, one scene, model-input grid)."""
+
+    pose_enc: np.ndarray  # [S, 9]
+    depth: np.ndarray  # [S, H, W]
+    depth_conf: np.ndarray  # [S, H, W]
+    world_points: np.ndarray | None = None  # [S, H, W, 3]
+    world_points_conf: np.ndarray | None = None  # [S, H, W]
+
+    @classmethod
+    def from_output(cls, out: PredictorOutput) -> RawPredictions:
+        def first(x: torch.Tensor | None) -> np.ndarray | None:
+            return None if x is None else x[0].numpy()
+
+        return cls(
+            pose_enc=first(out.pose_enc),
+            depth=out.depth[0, ..., 0].numpy(),  # [1, S, H, W, 1] -> [S, H, W]
+            depth_conf=first(out.depth_conf),
+            world_points=first(out.world_points),
+            world_points_conf=first(out.world_points_conf),
         )
-        del fmaps
-    with timer("bundle adjustment"):
-        xy_orig = np.stack([m.model_to_original(tracks.xy[i], centered=True) for i, m in enumerate(metas)]) + 0.5
-        vs = np.clip(np.round(tracks.xy).astype(int), 0, [run.image_hw[1] - 1, run.image_hw[0] - 1])  # [S, N, 2]
-        inside = valid.numpy()[np.arange(s)[:, None], vs[..., 1], vs[..., 0]]
-        mask = (tracks.vis >= opts.vis_threshold) & (tracks.conf >= opts.conf_threshold) & inside
-        mask[tracks.query_frame, np.arange(len(tracks.query_frame))] = True  # the query itself
-        q = np.round(tracks.query_xy).astype(int)
-        colors = images_u8[tracks.query_frame, q[:, 1], q[:, 0]]
-        pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
-        try:
-            result = bundle_adjust_tracks(
-                extrinsics, k_orig, [m.original_size for m in metas], xy_orig, mask, colors, pixel_scale,
-                opts, options.shared_camera, options.camera_model,
-            )  # fmt: skip
-        except RuntimeError as exc:
-            log.warning("bundle adjustment skipped: %s", exc)
-            return None, tracks, str(exc)
-    return result, tracks, None
+
+
+def predict(predictor: Predictor, images: torch.Tensor, options: ReconstructOptions) -> PredictorOutput:
+    """Step 2: one forward pass over ``images [S, 3, H, W]``; tokens kept for the track head when BA follows."""
+    return predictor(images, heads=_forward_heads(options), keep_intermediates=options.ba)
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -239,36 +285,32 @@ def reconstruct(
     model=None,  # noqa: ANN001 - a loaded VGGT, to skip loading
     options: ReconstructOptions | None = None,
     reference: str | os.PathLike | None = None,
+    predictor: Predictor | None = None,
     **overrides,
 ) -> Reconstruction:
     """Reconstruct a scene from ``inputs``: folders, image files, globs, videos, or images in memory
     (numpy ``[H, W, 3]`` uint8 / float in [0, 1], or PIL images; a robot's camera frames).
 
+    The model comes from ``predictor``, else ``model``, else ``weights`` (loaded for this call).
     ``options`` fields can also be given as keyword arguments (``ba=True``, ``mode="pad"``, ...).
     ``reference``: a ``cameras.json`` (see ``../shared/scenes``) to score the cameras against.
     """
-    from openvggt.pipeline.inference import load_model_for, run_model
-    from openvggt.pipeline.inputs import collect_inputs, load_frames
-    from openvggt.runtime import resolve_device
-
     options = replace(options or ReconstructOptions(), **overrides)
     options.check()
     timer = StageTimer()
     with timer("collect inputs"):
         frames = collect_inputs(inputs, fps=options.fps, max_frames=options.max_frames)
         if reference is not None:  # fail before the model runs
-            from openvggt.pipeline.evaluate import check_reference
-
             check_reference(reference, [f.name for f in frames])
-    given = model is not None
+    given = model is not None or predictor is not None
     with timer("load model"):
-        if not given:
-            heads = _forward_heads(options) + (("track",) if options.ba else ())
-            model = load_model_for(weights, resolve_device(options.device), heads)
-    device = next(model.parameters()).device
-    size = options.size or model.config.img_size
+        heads = _forward_heads(options) + (("track",) if options.ba else ())
+        predictor = load_predictor(
+            weights, heads, model=model, predictor=predictor, device=options.device, dtype=options.dtype,
+            mode=options.mode, size=options.size,
+        )  # fmt: skip
     with timer("load images"):
-        images, metas = load_frames(frames, options.mode, size)
+        images, metas = load_frames(frames, options.mode, predictor.size)
     if options.ba and len(frames) > 1 and min(images.shape[-2:]) < MIN_TRACK_SIDE:  # fail before inference
         raise InputError(
             f"--ba tracks points, which needs a model input of at least {MIN_TRACK_SIDE} px per side; this one "
@@ -276,29 +318,59 @@ def reconstruct(
         )
     if options.shared_camera and len({m.original_size for m in metas}) > 1:
         raise InputError("--shared-camera needs images of one size; these differ: " + _size_list(metas))
-    log.info("%d images -> model input %dx%d on %s", len(frames), images.shape[-1], images.shape[-2], device)
+    log.info(
+        "%d images -> model input %dx%d on %s (%s)",
+        len(frames), images.shape[-1], images.shape[-2], predictor.device, predictor.dtype,
+    )  # fmt: skip
     with timer("inference"):
-        run = run_model(model, images, _forward_heads(options), options.dtype, keep_tokens=options.ba)
-    hw = run.image_hw
-    images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, H, W, 3]
+        out = predict(predictor, images, options)
+    raw = RawPredictions.from_output(out)
+    hw = tuple(images.shape[-2:])
+    images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, 3, H, W] -> [S, H, W, 3]
     valid = _footprints(metas, hw)  # [S, H, W] pixels of the model input that show the image
-    extrinsics_pred, _, k_pred = _cameras(run.output.pose_enc[0], metas, hw)
-    extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
-    ba_result = tracks = reason = None
-    if options.ba:
-        ba_result, tracks, reason = _run_ba(model, run, images_u8, metas, valid, extrinsics, k_orig, options, timer)
-        if ba_result is not None:
-            extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
-    run.tokens = None
-    with timer("points"):
-        cameras = (extrinsics_pred, k_pred, extrinsics, k_orig)
-        rec, sparse = _assemble(frames, metas, images_u8, valid, run, cameras, options)
-        rec.ba, rec.ba_skipped, rec.tracks = ba_result, reason, tracks
-        rec.colmap = _colmap(rec, options, sparse)
+    tracks = None
+    if options.ba and len(frames) > 1:
+        with timer("tracking"):
+            tracks = track_for_ba(predictor, out.intermediates, images_u8, valid, options)
+    out.intermediates = None  # the tokens are large: free them before BA
+    rec = assemble(frames, metas, images_u8, valid, raw, options, tracks=tracks, timer=timer)
     rec.weights = "(a model passed in)" if given else str(weights)
     rec.timings = timer.seconds
     if reference is not None:
         rec.compare(reference)
+    return rec
+
+
+def assemble(
+    frames: list[InputFrame],
+    metas: list[ImageMeta],
+    images_u8: np.ndarray,
+    valid: np.ndarray,
+    raw: RawPredictions,
+    options: ReconstructOptions,
+    tracks: Tracks | None = None,
+    timer: StageTimer | None = None,
+) -> Reconstruction:
+    """Steps 4-5: cameras from the predictions, BA with ``tracks`` when ``options.ba``, points, COLMAP model."""
+    timer = timer or StageTimer()
+    hw = valid.shape[1:]
+    extrinsics_pred, _, k_pred = predicted_cameras(torch.from_numpy(raw.pose_enc), metas, hw)
+    extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
+    ba_result = reason = None
+    if options.ba:
+        if tracks is None:
+            reason = "bundle adjustment needs at least 2 images"
+        else:
+            with timer("bundle adjustment"):
+                ba_result, reason = adjust(tracks, images_u8, metas, valid, extrinsics, k_orig, options)
+            if ba_result is not None:
+                extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
+    with timer("points"):
+        cameras = (extrinsics_pred, k_pred, extrinsics, k_orig)
+        rec, sparse = _assemble(frames, metas, images_u8, valid, raw, cameras, options)
+        rec.ba, rec.ba_skipped, rec.tracks = ba_result, reason, tracks
+        rec.colmap = _colmap(rec, options, sparse)
+    rec.timings = timer.seconds
     return rec
 
 
@@ -307,19 +379,20 @@ def _size_list(metas: list[ImageMeta]) -> str:
     return ", ".join(sizes[:4]) + (", ..." if len(sizes) > 4 else "")
 
 
-def _assemble(frames, metas, images_u8, valid, run, cameras, options):  # noqa: ANN001, ANN202
+def _assemble(frames, metas, images_u8, valid, raw, cameras, options):  # noqa: ANN001, ANN202
     """The :class:`Reconstruction` (without its COLMAP model) and a sample of points for the sparse model.
 
     ``cameras``: (predicted extrinsics, predicted original intrinsics, final extrinsics, final intrinsics).
     """
     extrinsics_pred, k_pred, extrinsics, k_orig = cameras
-    out = run.output
-    depth = out.depth[0, ..., 0].numpy().astype(np.float32)
-    depth_conf = out.depth_conf[0].numpy().astype(np.float32)
+    depth = raw.depth.astype(np.float32)
+    depth_conf = raw.depth_conf.astype(np.float32)
     depth = np.where(valid, depth, 0.0).astype(np.float32)
     k_model = _to_model(k_orig, metas)
     if options.use_point_map:
-        world, conf, usable = out.world_points[0].numpy(), out.world_points_conf[0].numpy(), valid
+        if raw.world_points is None:
+            raise InputError("--use-point-map needs the point head's output, which these predictions lack")
+        world, conf, usable = raw.world_points, raw.world_points_conf, valid
         if options.ba:
             log.warning("--use-point-map: the point map stays in the predicted cameras' frame after BA")
     else:
@@ -331,7 +404,7 @@ def _assemble(frames, metas, images_u8, valid, run, cameras, options):  # noqa: 
         frames=frames,
         metas=metas,
         images=images_u8,
-        pose_enc=out.pose_enc[0].numpy(),
+        pose_enc=raw.pose_enc,
         extrinsics=extrinsics,
         intrinsics=k_orig,
         intrinsics_model=k_model,
@@ -340,8 +413,8 @@ def _assemble(frames, metas, images_u8, valid, run, cameras, options):  # noqa: 
         depth=depth,
         depth_conf=depth_conf,
         valid=valid,
-        world_points=out.world_points[0].numpy() if out.world_points is not None else None,
-        world_points_conf=out.world_points_conf[0].numpy() if out.world_points_conf is not None else None,
+        world_points=raw.world_points,
+        world_points_conf=raw.world_points_conf,
         points=world[s, v, u].astype(np.float32),
         colors=images_u8[s, v, u],
         points_conf=conf[s, v, u].astype(np.float32),
@@ -354,8 +427,6 @@ def _assemble(frames, metas, images_u8, valid, run, cameras, options):  # noqa: 
 
 def _colmap(rec: Reconstruction, options: ReconstructOptions, sparse) -> ColmapModel:  # noqa: ANN001
     """The sparse model: BA points and tracks, or a sample of the dense cloud seen once each."""
-    from openvggt.pipeline.colmap_export import build_model
-
     if rec.ba is not None:
         b = rec.ba
         points, colors, obs_point, obs_frame, obs_xy = b.points, b.colors, b.obs_point, b.obs_frame, b.obs_xy
@@ -372,14 +443,3 @@ def _colmap(rec: Reconstruction, options: ReconstructOptions, sparse) -> ColmapM
         rec.names, rec.sizes, rec.extrinsics, rec.intrinsics, points, colors, obs_point, obs_frame, obs_xy,
         options.camera_model, options.shared_camera,
     )  # fmt: skip
-
-
-def reconstruct_cli_demo(paths: list[Path], args) -> int:  # noqa: ANN001
-    """``openvggt demo``: reconstruct the bundled example images and say where the report is."""
-    out = Path(args.out)
-    rec = reconstruct(paths, weights=args.weights, device=args.device, size=getattr(args, "size", None))
-    folder = rec.save(out, overwrite=True)
-    print(f"{len(paths)} images reconstructed; timings:")
-    print(format_timings(rec.timings))
-    print(f"report: {folder / 'report.html'}")
-    return 0

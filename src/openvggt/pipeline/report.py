@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from openvggt.pipeline.track import model_footprint
+from openvggt.geometry import camera_centers
+from openvggt.viz.web import viewer_section
 
 MAX_FRAMES_SHOWN = 60
 THUMB_WIDTH = 240
@@ -72,7 +73,7 @@ def _frames_html(rec) -> str:  # noqa: ANN001
     conf_range = tuple(np.percentile(logc[rec.valid], [2, 98])) if rec.valid.any() else (0.0, 1.0)
     cells = []
     for i in _shown(len(rec.names)):
-        left, top, right, bottom = model_footprint(rec.metas[i])
+        left, top, right, bottom = rec.metas[i].footprint()
         crop = np.s_[top:bottom, left:right]
         photo = _thumb(Image.fromarray(rec.images[i][crop]))
         depth = _thumb(_colour_map(inv[i][crop], mask_all[i][crop], "turbo", inv_range))
@@ -100,8 +101,6 @@ def trajectory_png(rec) -> str:  # noqa: ANN001
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from openvggt.geometry import camera_centers
 
     centres = camera_centers(rec.extrinsics)
     forward = rec.extrinsics[:, 2, :3]  # camera z axis in world coordinates
@@ -229,6 +228,7 @@ def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
 <p>{html.escape(rec.weights)} · input {rec.images.shape[2]}x{rec.images.shape[1]} ({rec.options.mode}) ·
 {"with" if rec.ba is not None else "without"} bundle adjustment</p></header><main>
 {_cards(rec)}
+{viewer_section(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, rec.images)}
 <section><h2>Camera trajectory</h2><p class="note">World frame = first camera (OpenCV: x right, y down,
 z forward); arrows show viewing directions, colour runs from the first to the last frame.</p>
 <img src="{trajectory_png(rec)}" alt="camera trajectory" style="max-width:100%"></section>

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from openvggt.errors import InputError
-from openvggt.pipeline.inputs import InputFrame
+from openvggt.pipeline.frame import InputFrame
 
 log = logging.getLogger(__name__)
 

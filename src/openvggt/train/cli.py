@@ -6,6 +6,10 @@ import argparse
 import json
 import logging
 
+from openvggt.errors import UserError
+from openvggt.train.config import TrainConfig
+from openvggt.train.trainer import Trainer
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from openvggt.errors import UserError
-    from openvggt.train.config import TrainConfig
 
     try:
         cfg = TrainConfig.load(args.config).override(args.overrides)
@@ -35,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=1))
         return 0
-    from openvggt.train.trainer import Trainer
 
     trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
     path = trainer.fit()

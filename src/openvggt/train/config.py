@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from openvggt.dicts import from_dict
 from openvggt.models.config import VGGTConfig
 from openvggt.train.losses import LOSS_PRESETS, LossConfig
 
@@ -70,14 +71,14 @@ class TrainConfig:
     def loss_config(self) -> LossConfig:
         if isinstance(self.loss, str):
             return LOSS_PRESETS[self.loss]
-        return _build(LossConfig, self.loss)
+        return from_dict(LossConfig, self.loss)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return _build(cls, d)
+        return from_dict(cls, d)
 
     @classmethod
     def load(cls, name_or_path: str) -> TrainConfig:
@@ -113,23 +114,6 @@ class TrainConfig:
                 raise ValueError(f"unknown config key {key!r}")
             node[parts[-1]] = value
         return TrainConfig.from_dict(d)
-
-
-_NESTED = {"data": DataConfig, "optim": OptimConfig}
-
-
-def _build(cls: type, d: dict[str, Any]) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    kwargs = {}
-    for key, value in d.items():
-        if key not in known:
-            raise ValueError(f"unknown {cls.__name__} field {key!r}")
-        if cls is TrainConfig and key in _NESTED and isinstance(value, dict):
-            value = _build(_NESTED[key], value)
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[key] = value
-    return cls(**kwargs)
 
 
 # The model we ship: vggt-small trained from scratch on 200 pre-rendered synthetic scenes, camera + depth

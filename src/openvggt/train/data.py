@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from openvggt.data.dataset import DynamicBatchSampler, SceneDataset, SyntheticScenes, scene_folders, seed_worker
 from openvggt.data.sample import SampleConfig
-from openvggt.data.synth.synthetic import VAL_SEED
+from openvggt.data.synth.synthetic import VAL_SEED, SynthConfig
 from openvggt.train.config import TrainConfig
 
 
@@ -44,7 +44,6 @@ def scenes_for(cfg: TrainConfig, seed: int | None = None, num_scenes: int | None
         return scenes
     if d.source != "synthetic":
         raise ValueError(f"unknown data.source {d.source!r} (synthetic or folder)")
-    from openvggt.data.synth.synthetic import SynthConfig
 
     synth = SynthConfig(
         num_frames=max(d.max_frames, 8), size=d.image_size, family=d.families[0] if d.families else None
@@ -101,7 +100,6 @@ def validation_batches(cfg: TrainConfig, patch_size: int, frames: int = 8) -> li
 
     Always the engine's ``VAL_SEED`` split, whatever ``data.source`` is: never training scenes.
     """
-    from openvggt.data.synth.synthetic import SynthConfig
 
     d = cfg.data
     scfg = replace(sample_config(cfg, patch_size, augment=False), min_frames=frames, max_frames=frames)

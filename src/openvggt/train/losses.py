@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from openvggt.geometry import extri_intri_to_pose_encoding
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -462,7 +464,6 @@ def _need(d: Mapping, key: str, what: str, why: str) -> Tensor:
 
 
 def _gt_pose_encoding(batch: Mapping) -> Tensor:
-    from openvggt.geometry import extri_intri_to_pose_encoding
 
     extr = _need(batch, "extrinsics", "batch", "camera")
     intr = _need(batch, "intrinsics", "batch", "camera")

@@ -25,10 +25,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from openvggt.io.checkpoint import load_model, save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.vggt import HEADS, VGGT
 from openvggt.train.config import TrainConfig
+from openvggt.train.data import step_batches
 from openvggt.train.losses import total_loss
+from openvggt.train.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +209,6 @@ class Trainer:
             track=mcfg.enable_track and want_track,
         )
         if cfg.init:
-            from openvggt.io.checkpoint import load_model
-
             heads = tuple(h for h in ("camera", "depth", "point", "track") if getattr(mcfg, f"enable_{h}"))
             model = load_model(cfg.init, config=mcfg, heads=heads)
         else:
@@ -335,8 +336,6 @@ class Trainer:
     def fit(self) -> Path:
         from tqdm import tqdm
 
-        from openvggt.train.data import step_batches
-
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.dist.main:
@@ -380,7 +379,6 @@ class Trainer:
                 self.writer.add_scalar(tag, v, self.step)
 
     def validate(self) -> dict[str, float]:
-        from openvggt.train.validate import validate
 
         if not self.dist.main:
             return {}
@@ -400,7 +398,6 @@ class Trainer:
 
     def export(self) -> Path:
         """Final weights as ``model.safetensors`` (with the model config in its metadata)."""
-        from openvggt.io.checkpoint import save_model
 
         path = self.out_dir / "model.safetensors"
         if self.dist.world > 1:  # every rank records what it holds: replicas must agree

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from openvggt.geometry import pose_encoding_to_extri_intri
+from openvggt.metrics import camera_metrics, depth_metrics
 from openvggt.train.config import TrainConfig
+from openvggt.train.data import validation_batches
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +19,6 @@ _CACHE: dict[tuple, list[dict]] = {}
 
 @torch.no_grad()
 def validate(model, cfg: TrainConfig, device: torch.device, writer=None, step: int = 0) -> dict[str, float]:  # noqa: ANN001
-    from openvggt.metrics import camera_metrics, depth_metrics
-    from openvggt.train.data import validation_batches
 
     if cfg.data.val_scenes <= 0:
         return {}

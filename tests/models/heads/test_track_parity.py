@@ -8,9 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import openvggt.models.vggt as vggt
 from tests.conftest import rel_err
-
-vggt = pytest.importorskip("openvggt.models.vggt", reason="the VGGT model is not available yet")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from openvggt.data.synth.synthetic import SynthConfig, generate_scene
+
 # A perceptual-ish palette for inverse depth (near = warm, far = dark blue); sky stays black.
 _PALETTE = np.array(
     [[0.05, 0.03, 0.25], [0.1, 0.3, 0.8], [0.1, 0.75, 0.75], [0.55, 0.9, 0.3], [0.98, 0.75, 0.15], [0.85, 0.2, 0.05]]
@@ -58,8 +60,6 @@ def contact_sheet(rows: list[list[tuple[np.ndarray, np.ndarray]]], cell: int = 1
 
 def main(argv: list[str] | None = None) -> int:
     from PIL import Image  # noqa: PLC0415
-
-    from openvggt.data.synth.synthetic import SynthConfig, generate_scene  # noqa: PLC0415
 
     p = argparse.ArgumentParser(prog="python -m openvggt.data.synth.preview", description=__doc__)
     p.add_argument("out", type=Path)

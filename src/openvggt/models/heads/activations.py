@@ -1,4 +1,7 @@
-"""Output activations shared by the heads (names follow the official configuration strings)."""
+"""Output activations shared by the heads (names follow the official configuration strings).
+
+Shape legend (docs/architecture.md): elementwise: any shape.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ Each iteration modulates the (fixed) normalised camera tokens with an adaLN shif
 from the current raw encoding, runs a small transformer across the S frames of each scene, and adds a
 predicted update. Encoding layout ``[tx, ty, tz, qx, qy, qz, qw, fov_h, fov_w]`` (world-to-camera
 translation, xyzw quaternion, vertical/horizontal field of view in radians).
+Shape legend (docs/architecture.md): B scenes, S frames, 2C token width (``[B, S, 2C] -> [B, S, 9]``).
 """
 
 from __future__ import annotations

@@ -161,24 +161,23 @@ class DPTHead(nn.Module):
         for level, idx in enumerate(self.layer_idx):
             t = tokens[idx][:, frames, patch_start_idx:]  # [B, S', hp*wp, 2C]
             b, s = t.shape[:2]
-            t = self.norm(t.reshape(b * s, hp * wp, -1))
+            t = self.norm(t.reshape(b * s, hp * wp, -1))  # [B*S', h*w, 2C]
             t = t.transpose(1, 2).reshape(b * s, -1, hp, wp)  # [B*S', 2C, hp, wp]
             t = self.projects[level](t)
             if self.use_pos_embed:
                 t = self._add_pos(t, width, height)
             levels.append(self.resize_layers[level](t))
         out = self._fuse(levels)
-        out = _resize(
-            out, (int(hp * self.patch_size / self.down_ratio), int(wp * self.patch_size / self.down_ratio))
-        )
+        out = _resize(out, (int(hp * self.patch_size / self.down_ratio), int(wp * self.patch_size / self.down_ratio)))
         if self.use_pos_embed:
             out = self._add_pos(out, width, height)
         if self.feature_only:
-            return out.reshape(b, s, *out.shape[1:])
+            return out.reshape(b, s, *out.shape[1:])  # [B*S', F, H', W'] -> [B, S', F, H', W']
         out = self.scratch.output_conv2(out)  # [B*S', output_dim, H, W]
-        out = out.permute(0, 2, 3, 1)
+        out = out.permute(0, 2, 3, 1)  # [B*S', output_dim, H, W] -> [B*S', H, W, output_dim]
         preds = activate(out[..., :-1], self.activation)
         conf = activate_conf(out[..., -1], self.conf_activation)
+        # [B*S', H, W, o-1] -> [B, S', H, W, o-1] and [B*S', H, W] -> [B, S', H, W]
         return preds.reshape(b, s, *preds.shape[1:]), conf.reshape(b, s, *conf.shape[1:])
 
     def _fuse(self, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -222,10 +221,8 @@ def sincos_1d(pos: torch.Tensor, dim: int, omega0: float = 100.0) -> torch.Tenso
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def uv_sincos_embedding(
-    ch: int, hh: int, ww: int, aspect: float, dtype: torch.dtype, device=None
-) -> torch.Tensor:  # noqa: ANN001
+def uv_sincos_embedding(ch: int, hh: int, ww: int, aspect: float, dtype: torch.dtype, device=None) -> torch.Tensor:  # noqa: ANN001
     """``[1, ch, hh, ww]`` embedding: u half first, then v; computed in float64, returned as fp32."""
     grid = uv_grid(hh, ww, aspect, dtype, device)
     emb = torch.cat([sincos_1d(grid[..., 0], ch // 2), sincos_1d(grid[..., 1], ch // 2)], dim=-1)
-    return emb.float().permute(2, 0, 1).unsqueeze(0)
+    return emb.float().permute(2, 0, 1).unsqueeze(0)  # [hh, ww, ch] -> [1, ch, hh, ww]

@@ -38,7 +38,7 @@ def window_offsets(radius: int, device=None, dtype=torch.float32) -> torch.Tenso
     """Offsets ``[(2r+1)^2, 2]`` as (dx, dy), x-major: row ``a (2r+1) + b`` is ``(a - r, b - r)``."""
     steps = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
     dx, dy = torch.meshgrid(steps, steps, indexing="ij")  # dx varies along dim 0 (slow)
-    return torch.stack([dx, dy], dim=-1).reshape(-1, 2)
+    return torch.stack([dx, dy], dim=-1).reshape(-1, 2)  # [2r+1, 2r+1, 2] -> [K, 2]
 
 
 def build_pyramid(fmaps: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -50,7 +50,7 @@ def build_pyramid(fmaps: torch.Tensor, levels: int) -> list[torch.Tensor]:
             f"feature maps of {height}x{width} are too small for {levels} correlation levels "
             f"(need at least {need}x{need}; the input images must be at least twice that)"
         )
-    pyramid = [fmaps.reshape(b * s, c, height, width)]
+    pyramid = [fmaps.reshape(b * s, c, height, width)]  # [B, S, C, H, W] -> [B*S, C, H, W]
     for _ in range(levels - 1):
         pyramid.append(F.avg_pool2d(pyramid[-1], kernel_size=2, stride=2))
     return pyramid
@@ -78,12 +78,12 @@ class CorrPyramid:
                 f"targets {tuple(targets.shape)} / coords {tuple(coords.shape)} do not match the pyramid "
                 f"(B={self.batch}, S={self.frames}, C={self.channels})"
             )
-        targets = targets.reshape(b * s, n, c)
-        coords = coords.reshape(b * s, n, 2)
+        targets = targets.reshape(b * s, n, c)  # [B*S, N, C]
+        coords = coords.reshape(b * s, n, 2)  # [B*S, N, 2]
         offsets = window_offsets(self.radius, coords.device, coords.dtype)
         read = _read_local if self.method == "local" else _read_volume
         out = [read(level, targets, coords / 2**i, offsets) for i, level in enumerate(self.pyramid)]
-        return torch.cat(out, dim=-1).reshape(b, s, n, self.out_dim)
+        return torch.cat(out, dim=-1).reshape(b, s, n, self.out_dim)  # L x [B*S, N, K] -> [B, S, N, L*K]
 
 
 def _read_local(level: torch.Tensor, targets: torch.Tensor, centres: torch.Tensor, offsets: torch.Tensor):
@@ -107,4 +107,4 @@ def _read_volume(level: torch.Tensor, targets: torch.Tensor, centres: torch.Tens
     n = centres.shape[1]
     volume = torch.einsum("bnc,bchw->bnhw", targets.to(level.dtype), level) / math.sqrt(c)  # [BS, N, H, W]
     pts = (centres[:, :, None] + offsets).reshape(bs * n, 1, -1, 2)  # [BS N, 1, K, 2]
-    return bilinear_sample(volume.reshape(bs * n, 1, height, width), pts, "zeros").reshape(bs, n, -1)
+    return bilinear_sample(volume.reshape(bs * n, 1, height, width), pts, "zeros").reshape(bs, n, -1)  # [BS, N, K]

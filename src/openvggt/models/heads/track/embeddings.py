@@ -4,6 +4,7 @@ Both follow the official numerics (spec section 7.5): the angles are formed in t
 (float64 for the table) and the values are rounded to float32. In a float64 forward pass these
 fp32-rounded values are then promoted back to float64, exactly as the official code does; the 2-D
 table is moreover *sampled* in float32. Both roundings were confirmed against the parity fixture.
+Shape legend (docs/architecture.md): B scenes, N points, D embedding width, H x W feature grid.
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ def sincos_2d_sample(points: torch.Tensor, dim: int, height: int, width: int) ->
     materialised; ``grid_sample`` treats channels independently, so the result is bit-identical.
     """
     b, n, _ = points.shape
-    flat = points.reshape(1, b * n, 2).to(torch.float32)  # one table serves every batch element
+    flat = points.reshape(1, b * n, 2).to(torch.float32)  # [B, N, 2] -> [1, B*N, 2]: one table serves every batch
     halves = _sincos_2d_halves(dim, height, width, points.device)
     out = torch.cat([sample_points(half, flat, "border") for half in halves], dim=-1)  # [1, B N, dim]
-    return out.reshape(b, n, dim).to(points.dtype)
+    return out.reshape(b, n, dim).to(points.dtype)  # [1, B*N, dim] -> [B, N, dim]
 
 
 def _sincos_2d_halves(dim: int, height: int, width: int, device) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

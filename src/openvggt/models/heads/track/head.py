@@ -1,4 +1,7 @@
-"""Track head: a DPT feature extractor (half resolution) feeding the iterative point tracker."""
+"""Track head: a DPT feature extractor (half resolution) feeding the iterative point tracker.
+
+Shape legend (docs/architecture.md): B scenes, S frames, N query points, C track-feature channels.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from torch import nn
 from openvggt.models.config import DPTConfig, TrackHeadConfig
 from openvggt.models.heads.dpt import DPTHead
 from openvggt.models.heads.track.tracker import TrackPredictor
+
+MIN_TRACK_SIDE = 128  # pixels per side of the input: the correlation pyramid needs the room
 
 
 class TrackHead(nn.Module):
@@ -40,7 +45,7 @@ class TrackHead(nn.Module):
 
         Returns ``(tracks per iteration: list of [B, S, N, 2], vis [B, S, N], conf [B, S, N])``.
         """
-        if min(image_hw) < 128:
-            raise ValueError(f"the track head needs images of at least 128 px per side, got {image_hw}")
+        if min(image_hw) < MIN_TRACK_SIDE:
+            raise ValueError(f"the track head needs images of at least {MIN_TRACK_SIDE} px per side, got {image_hw}")
         fmaps = self.feature_extractor(tokens, image_hw, patch_start_idx)  # [B, S, F, H/2, W/2]
         return self.tracker(query_points, fmaps, iters=iters, apply_sigmoid=apply_sigmoid)

@@ -9,6 +9,7 @@ Padding modes: ``"zeros"`` treats pixels outside the map as 0 (used for correlat
 ``"border"`` clamps the coordinate into the map first (used for feature and positional sampling).
 
 ``bilinear_sample_math`` is an explicit-arithmetic reference used by the tests.
+Shape legend (docs/architecture.md): B maps, C channels, H x W map, M x K sample grid, N points.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def bilinear_sample(feats: torch.Tensor, coords: torch.Tensor, padding_mode: str
 
 def sample_points(feats: torch.Tensor, points: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
     """Sample ``feats [B, C, H, W]`` at ``points [B, N, 2]`` (x, y pixels) -> ``[B, N, C]``."""
-    return bilinear_sample(feats, points[:, :, None], padding_mode)[..., 0].transpose(1, 2)
+    return bilinear_sample(feats, points[:, :, None], padding_mode)[..., 0].transpose(1, 2)  # [B, C, N, 1] -> [B, N, C]
 
 
 def bilinear_sample_math(feats: torch.Tensor, coords: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
@@ -73,6 +74,6 @@ def _gather_or_zero(feats: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> 
     b, c, height, width = feats.shape
     inside = (xi >= 0) & (xi <= width - 1) & (yi >= 0) & (yi <= height - 1)
     flat = (yi.clamp(0, height - 1) * width + xi.clamp(0, width - 1)).long()  # [B, M, K]
-    vals = feats.reshape(b, c, 1, height * width).expand(b, c, flat.shape[1], -1)
+    vals = feats.reshape(b, c, 1, height * width).expand(b, c, flat.shape[1], -1)  # [B, C, M, H*W] (a view)
     vals = torch.gather(vals, 3, flat[:, None].expand(b, c, -1, -1))  # [B, C, M, K]
     return vals * inside[:, None].to(feats.dtype)

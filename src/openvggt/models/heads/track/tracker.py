@@ -105,7 +105,7 @@ class TrackPredictor(nn.Module):
             tokens = self._tokens(pyramid, feats, coords) + pos + ref  # [B, N, S, D]
             delta = self.updateformer(tokens)  # [B, N, S, C + 2]
             feats = self._update_features(feats, delta[..., 2:])
-            coords = coords + delta[..., :2].transpose(1, 2)
+            coords = coords + delta[..., :2].transpose(1, 2)  # [B, N, S, 2] -> [B, S, N, 2]
             coords = torch.cat([queries[:, None], coords[:, 1:]], dim=1)  # frame 0 stays the query
             coord_preds.append(coords * self.cfg.stride)
 
@@ -123,7 +123,7 @@ class TrackPredictor(nn.Module):
         scaled = flow / self.cfg.max_scale
         flow_emb = flow_embedding(flow, self.cfg.features // 2)  # [B, N, S, C]
         # QUIRK: the scaled flow is appended twice.
-        return torch.cat([flow_emb, scaled, scaled, corr, feats.transpose(1, 2)], dim=-1)
+        return torch.cat([flow_emb, scaled, scaled, corr, feats.transpose(1, 2)], dim=-1)  # feats -> [B, N, S, C]
 
     def _frame_tokens(self, frames: int) -> torch.Tensor:
         """Learned token per frame ``[1, 1, S, D]``: index 0 for the query frame, index 1 for the rest."""
@@ -133,8 +133,8 @@ class TrackPredictor(nn.Module):
     def _update_features(self, feats: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
         """``feats [B, S, N, C]`` + MLP(GroupNorm(``update [B, N, S, C]``)) -> ``[B, S, N, C]``."""
         b, n, s, c = update.shape
-        step = self.ffeat_updater(self.ffeat_norm(update.reshape(-1, c))).reshape(b, n, s, c)
-        return (step + feats.transpose(1, 2)).transpose(1, 2)
+        step = self.ffeat_updater(self.ffeat_norm(update.reshape(-1, c))).reshape(b, n, s, c)  # [B*N*S, C] and back
+        return (step + feats.transpose(1, 2)).transpose(1, 2)  # in [B, N, S, C], out [B, S, N, C]
 
     def _check_inputs(self, query_points: torch.Tensor, fmaps: torch.Tensor, iters: int) -> None:
         if query_points.ndim != 3 or query_points.shape[-1] != 2:

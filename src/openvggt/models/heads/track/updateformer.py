@@ -63,7 +63,7 @@ class MultiheadAttention(nn.Module):
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         n, length, _ = t.shape
-        return t.reshape(n, length, self.num_heads, -1).transpose(1, 2)
+        return t.reshape(n, length, self.num_heads, -1).transpose(1, 2)  # [Q, L, h*d] -> [Q, h, L, d]
 
 
 class AttnBlock(nn.Module):
@@ -159,7 +159,7 @@ class UpdateTransformer(nn.Module):
     @staticmethod
     def _time_attention(block: AttnBlock, tokens: torch.Tensor) -> torch.Tensor:
         b, n_all, t, d = tokens.shape
-        return block(tokens.reshape(b * n_all, t, d)).reshape(b, n_all, t, d)  # each track over frames
+        return block(tokens.reshape(b * n_all, t, d)).reshape(b, n_all, t, d)  # [B*N', T, D]: each track over frames
 
     def _space_attention(self, i: int, tokens: torch.Tensor, n: int) -> torch.Tensor:
         b, n_all, t, d = tokens.shape

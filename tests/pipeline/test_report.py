@@ -1,0 +1,77 @@
+"""report.html on its own: a self-contained page whose pictures decode and whose text is escaped."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+from openvggt.pipeline import report
+from openvggt.pipeline.reconstruct import reconstruct
+from tests.pipeline.conftest import SIZE, textured
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[tuple[str, str]] = []  # (alt, src)
+        self.links: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append((a.get("alt", ""), a.get("src", "")))
+        elif tag == "a":
+            self.links.append(a["href"])
+        elif tag == "script" and a.get("src"):
+            self.scripts += 1
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, tiny_model):
+    folder = tmp_path_factory.mktemp("report_in")
+    names = ["a<b>&c.jpg", "plain.jpg", "third.jpg"]
+    for i, name in enumerate(names):
+        Image.fromarray(textured(196, 140, seed=i)).save(folder / name, quality=95)
+    rec = reconstruct([folder], model=tiny_model, size=SIZE, dtype="fp32")
+    out = rec.save(tmp_path_factory.mktemp("report_out") / "out")
+    return rec, out, (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_every_picture_is_embedded_and_decodes(written):
+    rec, _, text = written
+    page = _Page()
+    page.feed(text)
+    kinds = [alt for alt, _ in page.images]
+    assert kinds.count("image") == kinds.count("depth") == kinds.count("confidence") == len(rec.names)
+    assert "camera trajectory" in kinds
+    for _, src in page.images:
+        assert src.startswith("data:image/")  # nothing fetched: the page opens from disk
+        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    assert page.scripts == 0
+
+
+def test_names_are_escaped_and_the_facts_are_there(written):
+    rec, out, text = written
+    assert "a&lt;b&gt;&amp;c.jpg" in text and "a<b>" not in text
+    assert f"Reconstruction of {len(rec.names)} images" in text
+    assert "without bundle adjustment" in text
+    for stage in rec.timings:
+        assert f"<th>{stage}</th>" in text
+    page = _Page()
+    page.feed(text)
+    assert page.links and all((out / link.rstrip("/")).exists() for link in page.links)
+
+
+def test_long_runs_show_a_sample_of_frames(written, tmp_path, monkeypatch):
+    rec, _, _ = written
+    monkeypatch.setattr(report, "MAX_FRAMES_SHOWN", 2)
+    summary = {"options": {}, "openvggt": "x", "torch": "y"}
+    text = report.write_report(rec, tmp_path / "r.html", summary).read_text(encoding="utf-8")
+    assert "2 of 3 frames shown" in text
+    assert len(re.findall(r'alt="depth"', text)) == 2
