@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from openvggt.data.readers import read_scene
 from openvggt.errors import InputError
+from openvggt.geometry.alignment import align_cameras_sim3
 from openvggt.io.colmap import write_model
 from openvggt.io.glb import write_glb
 from openvggt.io.nerfstudio import write_transforms
@@ -188,7 +189,7 @@ def _run_and_write(chunk_model, plan, source, out, overwrite, options, copy_imag
         result.summary["weights"] = label
         result.summary["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
         (tmp / "run.json").write_text(json.dumps(result.summary, indent=1, default=str))
-        _report(tmp / "report.html", result, run, chunk_rows)
+        _report(tmp / "report.html", result, run, chunk_rows, gt)
     result.out = Path(os.path.abspath(out))
     return result
 
@@ -377,8 +378,11 @@ def _write_depth(folder: Path, key: str, name: str, depth, conf, valid, scale: f
     }
 
 
-def _report(path: Path, result: ChunkedResult, run: ChunkedRun, chunk_rows: list[dict]) -> None:
+def _report(path: Path, result: ChunkedResult, run: ChunkedRun, chunk_rows: list[dict], gt: GroundTruth | None) -> None:
     centres = {"final": camera_centres(result.extrinsics)}
+    if gt is not None:  # the reference moved onto the reconstruction by a Sim(3) (camera centres)
+        ref, _ = align_cameras_sim3(np.asarray(gt.extrinsics, np.float64), result.extrinsics)
+        centres["reference (Sim(3)-aligned)"] = camera_centres(ref)
     if result.extrinsics_before_loops is not None:
         centres = {"before loop closure": camera_centres(result.extrinsics_before_loops), **centres}
     loops = [tuple(e.frames) for e in run.edges]
