@@ -84,11 +84,12 @@ def frame_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", he
     return int(trunk + kept + heads * pixels * 4 * 4 + pixels * 3 * 4)
 
 
-def fixed_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", heads: int = 2) -> int:
-    """Estimated bytes of the DPT heads' working set (``frames_chunk_size`` frames decoded at once): a pyramid
-    of ``features`` channels up to ``H/2 x W/2`` pixels, a few copies."""
+def fixed_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", dpt_heads: int = 1) -> int:
+    """Estimated bytes of the DPT heads' working set: ``frames_chunk_size`` frames decoded at once, about three
+    fp32 maps of ``features`` channels at the full input resolution each (the depth head; 2 with the point
+    head). Measured on vggt-1b at 336x518 in bf16: ~560 MB per frame while the chunk fills (2 -> 4 frames)."""
     chunk = config.dpt.frames_chunk_size or 8
-    return int(heads * chunk * config.dpt.features * hw[0] * hw[1] // 4 * BYTES.get(dtype, 4) * 3)
+    return int(dpt_heads * chunk * config.dpt.features * hw[0] * hw[1] * 4 * 3)
 
 
 def default_memory_budget(device: torch.device | str) -> float:
