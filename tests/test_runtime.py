@@ -72,8 +72,9 @@ def test_devices():
             resolve_device("cuda:0")
 
 
-def test_autocast_contexts():
+def test_autocast_contexts(monkeypatch):
     assert isinstance(autocast("cpu", "fp32"), contextlib.nullcontext)
-    assert isinstance(autocast("cpu", "int8"), contextlib.nullcontext)
+    monkeypatch.setattr(runtime, "cpu_capability", lambda: _capability(aten="AVX2"))
+    assert isinstance(autocast("cpu", "int8"), contextlib.nullcontext)  # int8 linears, the rest in fp32
     with autocast("cpu", "bf16"):
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16

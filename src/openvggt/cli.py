@@ -23,7 +23,7 @@ from openvggt._version import __version__
 from openvggt.bench import format_table, run_bench, write_json
 from openvggt.errors import UserError
 from openvggt.io.checkpoint import convert_checkpoint
-from openvggt.runtime import AUTOCAST_DTYPES
+from openvggt.runtime import AUTOCAST_DTYPES, DTYPE_NAMES
 
 log = logging.getLogger("openvggt")
 
@@ -41,8 +41,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="load these weights instead of random ones")
     p.add_argument("--frames", default="1,2", help="comma-separated frame counts [1,2]")
     p.add_argument("--size", default="294x518", help="HxW, multiples of 14 [294x518]")
-    p.add_argument("--dtype", default="bf16", choices=["fp32", "bf16", "fp16"], help="autocast dtype [bf16]")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
+                   help="precision; auto = the device's fastest accurate one (see openvggt.runtime) [auto]")
+    p.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks (first call compiles)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto [cpu]")
     p.add_argument("--heads", default="camera,depth,point", help="heads to run [camera,depth,point]")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
@@ -70,6 +72,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         args.repeat,
         args.warmup,
         args.weights,
+        compile=args.compile,
     )
     print(format_table(rows))
     if args.json:

@@ -30,7 +30,17 @@ from openvggt.io.images import ImageMeta, ImageSource, load_images
 from openvggt.models.config import VGGTConfig
 from openvggt.models.heads.track.head import MIN_TRACK_SIDE
 from openvggt.models.vggt import HEADS, VGGT, Intermediates, VGGTOutput
-from openvggt.runtime import autocast, describe_device, resolve_device, resolve_dtype, torch_dtype
+from openvggt.quant import quantize_int8
+from openvggt.runtime import (
+    autocast,
+    compile_model,
+    describe_device,
+    int8_engine,
+    load_dtype,
+    resolve_device,
+    resolve_dtype,
+    torch_dtype,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,12 @@ class Predictor:
         mode, size: preprocessing of non-tensor inputs (``"crop"``/``"pad"``, width; default the model's).
         progress: a progress bar over the aggregator blocks and heads (terminals only).
         keep_on_device: return outputs where the model ran, in its dtype, instead of float32 on the CPU.
+        compile: ``torch.compile`` the transformer blocks (paid on the first call of each input shape, then
+            cached on disk, see :func:`openvggt.runtime.compile_model`).
+
+    Memory: weights the predictor loads itself go straight into the precision they run in (bf16 on the CPU
+    for ``bf16``, bf16 then int8 for ``int8``), never through an fp32 copy of the whole model. A ``model`` passed
+    in is used as it is, except that ``dtype="int8"`` quantises its linear layers in place.
     """
 
     def __init__(
@@ -83,22 +99,31 @@ class Predictor:
         size: int | None = None,
         progress: bool = False,
         keep_on_device: bool = False,
+        compile: bool = False,  # noqa: A002 - the natural name, as in torch
     ) -> None:
         if model is not None and weights is not None:
             raise UserError("give Predictor either weights or model, not both")
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        if compile and self.dtype == "int8":
+            # Measured with torch 2.13: compiled blocks around torch.ao's quantised linears gave wrong outputs and
+            # heap corruption ("malloc(): unaligned tcache chunk detected"), and the graph breaks at every linear.
+            raise UserError("compile=True does not work with dtype int8 (torch.compile around the quantised linear "
+                            "layers gave wrong results); use int8 without compile, or compile with auto/fp32/bf16")
         heads = None if heads is None else tuple(heads)
         if model is None:
-            model = VGGT.from_pretrained(
-                "default" if weights is None else weights, config=config, device=self.device, heads=heads
-            )
+            source = "default" if weights is None else weights
+            model = VGGT.from_pretrained(source, config=config, device=self.device, heads=heads,
+                                         dtype=load_dtype(self.device, self.dtype))
             self.weights = str(weights or "default")
         else:
             model = model.to(self.device).eval()
             self.weights = "<model>"
         if self.dtype == "int8":
-            raise UserError("dtype int8 is not available in this build yet; use auto, fp32 or bf16")
+            model = quantize_int8(model, engine=int8_engine())
+        if compile:
+            compile_model(model)
+        self.compiled = compile
         self.model = model
         self.heads = heads or model.enabled_heads()
         if mode not in ("crop", "pad"):
@@ -116,7 +141,8 @@ class Predictor:
         return self.model.config
 
     def __repr__(self) -> str:
-        return f"Predictor(weights={self.weights!r}, device={self.device}, dtype={self.dtype!r}, heads={self.heads})"
+        return (f"Predictor(weights={self.weights!r}, device={self.device}, dtype={self.dtype!r}, heads={self.heads}"
+                f"{', compile=True' if self.compiled else ''})")
 
     # ------------------------------------------------------------------------------------------ inputs
     def preprocess(self, images: Images) -> tuple[torch.Tensor, list[ImageMeta] | None]:

@@ -9,7 +9,9 @@ this module, so the rules live in one place:
   bf16 arithmetic (AVX-512-BF16 or AMX) and oneDNN is allowed to use it, fp32 otherwise; fp32 on MPS.
   On AVX2-only processors bf16/fp16 matrix products and convolutions run ~100x slower than fp32 (measured:
   ~1 GFLOP/s against 127 GFLOP/s), so an explicit ``bf16`` there is honoured but warned about once.
-* ``int8`` (CPU only): dynamic int8 quantisation of the linear layers (see :mod:`openvggt.quant`).
+* ``int8`` (CPU only): dynamic int8 quantisation of the linear layers (see :mod:`openvggt.quant`); the other
+  products (attention, convolutions) run in bf16 where the CPU has native bf16, in fp32 otherwise (measured on
+  VGGT-1B: with them in fp32 the int8 forward was slower than the bf16 one on an AMX CPU).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from openvggt.errors import UserError
+from openvggt.layers.block import Block
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,10 @@ __all__ = [
     "DTYPE_NAMES",
     "CpuCapability",
     "autocast",
+    "compile_model",
     "cpu_capability",
+    "int8_engine",
+    "load_dtype",
     "resolve_device",
     "resolve_dtype",
     "torch_dtype",
@@ -99,6 +107,32 @@ def cpu_capability() -> CpuCapability:
     )
 
 
+INT8_ENGINE_ENV = "OPENVGGT_INT8_ENGINE"
+
+
+def int8_engine() -> str:
+    """The quantised engine for ``dtype="int8"``: oneDNN where it may use VNNI/AMX int8, fbgemm otherwise.
+
+    Measured (one 1564x1024x4096 layer, 1 thread): on the AMX Xeon oneDNN ~1,500 GOP/s against fbgemm ~350-590;
+    with oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``) oneDNN falls to ~190 GOP/s. Memory: oneDNN keeps
+    ~2 bytes per weight (its packed copy and the int8 original) and grows by ~2 GB more during a VGGT-1B forward;
+    fbgemm keeps 1 byte per weight. ``OPENVGGT_INT8_ENGINE=fbgemm`` (or ``onednn``) overrides the choice.
+    """
+    engines = torch.backends.quantized.supported_engines
+    forced = os.environ.get(INT8_ENGINE_ENV)
+    if forced:
+        if forced not in engines or forced not in ("onednn", "fbgemm"):
+            raise UserError(f"{INT8_ENGINE_ENV}={forced}: use onednn or fbgemm (this torch has {engines})")
+        return forced
+    cap = cpu_capability()
+    if (cap.vnni or cap.amx) and cap.native_bf16 and "onednn" in engines:  # native_bf16 honours the oneDNN cap
+        return "onednn"
+    for name in ("fbgemm", "onednn"):
+        if name in engines:
+            return name
+    raise UserError(f"dtype int8: this torch build has no quantised CPU engine (it has {engines})")
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"``/None: CUDA, else MPS, else CPU; otherwise the named device, checked to exist."""
     if device in (None, "auto"):
@@ -160,14 +194,19 @@ def _auto_dtype(device: torch.device) -> str:
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    """The torch dtype of an autocast precision name (``int8`` computes its non-linear parts in fp32)."""
+    """The torch dtype of an autocast precision name (``int8``: that of its non-linear parts)."""
+    if name == "int8":
+        return torch.bfloat16 if cpu_capability().native_bf16 else torch.float32
     return AUTOCAST_DTYPES.get(name, torch.float32)
 
 
 def autocast(device: torch.device | str, dtype: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for a resolved precision name (fp32 and int8: none)."""
+    """Mixed precision for a resolved precision name (fp32: none; int8: bf16 around the int8 linears where native)."""
     device = torch.device(device)
-    if dtype in ("fp32", "int8"):
+    if dtype == "int8":
+        native = device.type == "cpu" and cpu_capability().native_bf16
+        return torch.autocast("cpu", dtype=torch.bfloat16) if native else contextlib.nullcontext()
+    if dtype == "fp32":
         return contextlib.nullcontext()
     if dtype not in AUTOCAST_DTYPES:
         raise UserError(f"dtype must be one of {', '.join(DTYPE_NAMES)}, got {dtype!r}")
@@ -182,3 +221,44 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "cpu":
         return f"CPU {cpu_capability().describe()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     return f"{device.type}, torch {torch.__version__}"
+
+
+def load_dtype(device: torch.device | str, dtype: str) -> torch.dtype:
+    """The dtype to load weights in for a resolved precision: bf16 on the CPU for ``bf16`` and ``int8`` (no fp32
+    copy of the model in RAM; int8 quantises from it), fp32 otherwise (CUDA autocast runs the heads in fp32)."""
+    if torch.device(device).type == "cpu" and dtype in ("bf16", "int8"):
+        return torch.bfloat16
+    return torch.float32
+
+
+COMPILE_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def compile_cache_dir() -> Path:
+    """Where compiled kernels and FX graphs are cached: ``$TORCHINDUCTOR_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/openvggt/inductor`` (``~/.cache/openvggt/inductor``)."""
+    if os.environ.get(COMPILE_CACHE_ENV):
+        return Path(os.environ[COMPILE_CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "openvggt" / "inductor"
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """``torch.compile`` every transformer block of ``model`` in place (aggregator, DINOv2 encoder, camera head).
+
+    Blocks share their code, so the frame and the global blocks compile to two graphs per input shape, reused by
+    all 24 layers; the compile time is paid on the first call of each shape. Inductor's FX graph cache and its
+    kernels go to :func:`compile_cache_dir` (set ``TORCHINDUCTOR_CACHE_DIR`` to move it), so a second process pays
+    only the cache look-up. Heads other than the camera trunk stay eager (their chunked loops break graphs).
+    """
+    cache = compile_cache_dir()
+    os.environ.setdefault(COMPILE_CACHE_ENV, str(cache))
+    cache.mkdir(parents=True, exist_ok=True)
+    import torch._inductor.config as inductor_config  # noqa: PLC0415 - heavy, only when compiling
+
+    inductor_config.fx_graph_cache = True
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    for block in blocks:
+        block.compile()
+    log.info("compile: %d blocks, cache %s", len(blocks), cache)
+    return model

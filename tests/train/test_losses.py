@@ -394,3 +394,25 @@ def test_losses_reach_every_parameter_of_a_tiny_model():
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"no gradient for {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_baseline_normalised_translation_loss_weighs_small_and_wide_baselines_alike():
+    from openvggt.train.losses import LossConfig, camera_loss
+
+    torch.manual_seed(0)
+    gt = torch.randn(2, 4, 9)
+    gt[:, 0, :3] = 0.0
+    gt[1] = gt[0]
+    gt[1, :, :3] *= 0.02  # the same cameras with a 50x smaller baseline (a video-like scene)
+    pred = gt.clone()
+    pred[..., :3] += 0.1 * gt[..., :3]  # the same 10 % relative translation error in both scenes
+    cfg = LossConfig(camera_loss_type="l1", trans_norm="baseline")
+    per_scene = [float(camera_loss([pred[b : b + 1]], gt[b : b + 1], cfg=cfg)["loss_T"]) for b in range(2)]
+    assert per_scene[0] == pytest.approx(per_scene[1], rel=1e-4)
+    plain = [
+        float(camera_loss([pred[b : b + 1]], gt[b : b + 1], cfg=LossConfig(camera_loss_type="l1"))["loss_T"])
+        for b in range(2)
+    ]
+    assert plain[0] > 20 * plain[1]
+    with pytest.raises(ValueError, match="trans_norm"):
+        LossConfig(trans_norm="median")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -94,12 +95,14 @@ def test_resume_after_sigkill_replays_the_same_losses(scenes, tmp_path):
     assert a == b  # bit-identical: same batches, same RNG, same optimiser state
 
 
-def test_two_process_ddp_keeps_ranks_identical(scenes, tmp_path):
+@pytest.mark.parametrize("budget", ["max_minutes=0", "max_minutes=0.02"])  # a clock: lr and stop by time
+def test_two_process_ddp_keeps_ranks_identical(scenes, tmp_path, budget):
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "openvggt.cli", "train", "debug-tiny", "data.source=folder", f"data.root={scenes}",
-        "data.image_size=56", "steps=3", f"out_dir={out}", "--no-progress",
+        "data.image_size=56", "steps=3" if budget == "max_minutes=0" else "steps=100000", budget, f"out_dir={out}",
+        "--no-progress",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
@@ -177,3 +180,61 @@ def test_validation_uses_held_out_synthetic_scenes_even_when_training_from_a_fol
     (batch,) = validation_batches(cfg, 14, frames=2)
     assert batch["seq_name"][0].startswith(f"seed{VAL_SEED}_")
     assert batch["images"].shape[:2] == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("native", "requested", "expected"),
+    [(True, "auto", "bf16"), (False, "auto", "fp32"), (False, "bf16", "bf16"), (True, "fp32", "fp32")],
+)
+def test_precision_follows_the_cpu_capability(tmp_path, monkeypatch, native, requested, expected):
+    """auto = bf16 autocast only on CPUs with native bf16 (fp32 on AVX2-only ones, where bf16 is ~100x slower);
+    an explicit bf16 on such a CPU is honoured with a warning. The shipped presets use auto."""
+    import warnings
+
+    from openvggt import runtime
+
+    cap = runtime.CpuCapability("AVX512" if native else "AVX2", native, native, native, None)
+    monkeypatch.setattr(runtime, "cpu_capability", lambda: cap)
+    monkeypatch.setattr(runtime, "_warned", set())
+    cfg = DEBUG_TINY.override([f"out_dir={tmp_path}", f"precision={requested}", "device=cpu"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(cfg, progress=False)
+    assert trainer.precision == expected
+    slow_warning = any("emulated" in str(w.message) for w in caught)
+    assert slow_warning == (requested == "bf16" and not native)
+    x = torch.ones(4, 4)
+    with trainer.autocast:
+        y = torch.nn.functional.linear(x, x)
+    assert y.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    from openvggt.train.config import TRAIN_PRESETS
+
+    assert all(p.precision == "auto" for n, p in TRAIN_PRESETS.items() if n.startswith("small-synthetic"))
+
+
+def test_int8_is_not_a_training_precision(tmp_path):
+    with pytest.raises(ValueError, match="inference only"):
+        Trainer(DEBUG_TINY.override([f"out_dir={tmp_path}", "precision=int8", "device=cpu"]), progress=False)
+
+
+def test_track_supervision_below_128_px_fails_before_training(tmp_path):
+    cfg = DEBUG_TINY.override([f"out_dir={tmp_path}", "data.image_size=112", "data.track_num=8"])
+    with pytest.raises(ValueError, match="at least 128 px"):
+        Trainer(cfg, progress=False)
+
+
+def test_time_budget_stops_training_and_drives_the_schedule(scenes, tmp_path):
+    cfg = TrainConfig(steps=1000, max_minutes=10.0, optim=TrainConfig().optim.__class__(lr=1.0, min_lr=0.0))
+    assert lr_at(0, cfg, 0.0) == 0.0
+    assert lr_at(3, cfg, 15.0) == pytest.approx(0.5)  # half of the 5 % warm-up (30 s) done
+    assert lr_at(3, cfg, 600.0) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(500, cfg) == lr_at(500, replace(cfg, max_minutes=0.0))  # without a clock: by steps
+
+    run = _cfg(scenes, tmp_path / "timed", steps=10_000, max_minutes=0.02, ckpt_every=10_000)
+    trainer = Trainer(run, progress=False)
+    trainer.fit()
+    assert 0 < trainer.step < 10_000 and trainer.train_seconds >= 1.2
+    state = torch.load(sorted((tmp_path / "timed" / "checkpoints").glob("*.pt"))[-1], weights_only=True)
+    assert state["step"] == trainer.step and state["train_seconds"] == pytest.approx(trainer.train_seconds)
+    resumed = Trainer(run, resume=True, progress=False)
+    assert resumed.train_seconds == pytest.approx(trainer.train_seconds) and resumed._out_of_time()

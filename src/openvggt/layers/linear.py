@@ -24,6 +24,7 @@ class Linear(nn.Linear):
             device_type in self.cache_device_types
             and torch.is_autocast_enabled(device_type)
             and not (torch.is_grad_enabled() and self.weight.requires_grad)
+            and not torch.compiler.is_compiling()  # a compiled graph casts (or fuses) itself; no guard churn
         ):
             dtype = torch.get_autocast_dtype(device_type)
             weight, bias = self._cast_params(dtype)

@@ -38,7 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
-import openvggt
+from openvggt._version import __version__
 from openvggt.serve.jobs import RESULT_FILES, Job, JobManager, QueueFull, ShuttingDown, new_job_id
 from openvggt.serve.uploads import Limits, UploadRejected, store_uploads
 
@@ -180,7 +180,7 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
 
     app = FastAPI(
         title="openvggt",
-        version=openvggt.__version__,
+        version=__version__,
         description="Images or a video in; cameras, depth, a point cloud and a COLMAP model out.",
         docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: the service stays offline
         redoc_url=None,
@@ -330,7 +330,7 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
     def health() -> dict:
         return {
             "status": "ok",
-            "version": openvggt.__version__,
+            "version": __version__,
             "model": predictor.weights,
             "heads": list(heads),
             "device": str(predictor.device),

@@ -7,6 +7,13 @@ import logging
 import os
 from pathlib import Path
 
+import torch
+
+from openvggt.errors import UserError
+from openvggt.predictor import Predictor
+from openvggt.runtime import DTYPE_NAMES
+from openvggt.serve.uploads import Limits
+
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "OPENVGGT_TOKEN"
@@ -14,8 +21,6 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from openvggt.serve.uploads import Limits
-
     d = Limits()
     p = sub.add_parser(
         "serve",
@@ -29,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=None, help=f"bearer token required on API calls [${TOKEN_ENV}, else none]")
     p.add_argument("--weights", default="default", help="weights file, folder or hub id [the shipped model]")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto [auto]")
-    p.add_argument("--dtype", default="fp32", choices=["auto", "fp32", "bf16", "fp16"], help="precision [fp32]")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES, help="precision [auto: the fastest accurate]")
     p.add_argument("--workers", type=int, default=1, help="jobs run at once, sharing the model [1]")
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait [8]; more get 503")
     p.add_argument("--ttl", type=float, default=3600, help="seconds a finished job and its files are kept [3600]")
@@ -45,9 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from openvggt.errors import UserError
-    from openvggt.serve.uploads import Limits
-
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be in 1..65535, got {args.port}")
     if args.workers < 1 or args.queue < 1 or args.ttl <= 0 or args.shutdown_grace < 0:
@@ -56,18 +58,14 @@ def run_serve(args: argparse.Namespace) -> int:
     if min(limits.max_total_bytes, limits.max_files, limits.max_image_pixels, limits.max_video_frames) < 1:
         raise UserError("the --max-* limits must be positive")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    try:
+    try:  # the serve extra (FastAPI, uvicorn): imported here so that the CLI runs without it
         import uvicorn
 
         from openvggt.serve.app import ServeSettings, create_app
     except ImportError as exc:
         raise UserError(f"openvggt serve needs FastAPI and uvicorn: pip install 'openvggt[serve]' ({exc})") from None
     if args.threads is not None:
-        import torch
-
         torch.set_num_threads(max(1, args.threads))
-    from openvggt.predictor import Predictor
-
     predictor = Predictor(args.weights, device=args.device, dtype=args.dtype)
     settings = ServeSettings(
         token=token, workers=args.workers, queue_size=args.queue, ttl=args.ttl,

@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(cfg.to_dict(), indent=1))
         return 0
 
-    trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    try:
+        trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    except ValueError as exc:  # a config the model or data cannot run (checked before any step)
+        raise UserError(str(exc)) from None
     path = trainer.fit()
     if trainer.dist.main:
         print(f"trained {trainer.step} steps ({trainer.skipped_steps} skipped); weights: {path}")

@@ -28,7 +28,7 @@ def sample_config(cfg: TrainConfig, patch_size: int, augment: bool = True) -> Sa
         patch=patch_size,
         min_frames=d.min_frames,
         max_frames=d.max_frames,
-        augment=augment,
+        augment=augment and d.augment,
         track_num=d.track_num,
     )
 

@@ -99,6 +99,10 @@ class LossConfig:
     weight_rot: float = 1.0
     weight_fov: float = 0.5
     camera_min_valid_pixels: int = 100
+    # "baseline": translation residuals divided by the scene's mean GT camera distance to frame 0 (ours, not the
+    # paper's): small-baseline scenes (video: |t| ~ 0.01-0.1 after unit mean point distance) then weigh as much as
+    # wide ones; "none": the paper's absolute residual.
+    trans_norm: str = "none"
     # depth / point regression
     conf_gamma: float = 1.0
     conf_alpha: float = 0.2
@@ -128,6 +132,8 @@ class LossConfig:
         ):
             if value not in allowed:
                 raise ValueError(f"LossConfig.{name} must be one of {allowed}, got {value!r}")
+        if self.trans_norm not in ("none", "baseline"):
+            raise ValueError(f"LossConfig.trans_norm must be 'none' or 'baseline', got {self.trans_norm!r}")
         if not 0.0 <= self.valid_range < 1.0:
             raise ValueError(f"LossConfig.valid_range must be in [0, 1), got {self.valid_range}")
         if self.huber_delta <= 0 or self.grad_scales < 1 or self.normal_scales < 1:
@@ -220,6 +226,10 @@ def camera_loss(
     if not pose_enc_list:
         raise ValueError("pose_enc_list is empty")
     gt = gt_pose_enc.detach().float()
+    t_scale = None
+    if cfg.trans_norm == "baseline" and gt.shape[-2] > 1:
+        # [B, 1, 1] mean distance of frames 1.. to frame 0 (frame 0 is at the origin), floored against static scenes
+        t_scale = gt[..., 1:, :3].norm(dim=-1).mean(-1).clamp(min=1e-2)[:, None, None]
     k_total = len(pose_enc_list)
     sums = {"loss_T": 0.0, "loss_R": 0.0, "loss_FL": 0.0}
     for k, pred in enumerate(pose_enc_list):
@@ -227,10 +237,14 @@ def camera_loss(
             raise ValueError(f"pose_enc_list[{k}] has shape {tuple(pred.shape)}, GT has {tuple(gt.shape)}")
         pred = pred.float()
         weight = cfg.stage_gamma ** (k_total - k - 1)
+        g_k = gt
+        if t_scale is not None:
+            pred = torch.cat([pred[..., :3] / t_scale, pred[..., 3:]], dim=-1)
+            g_k = torch.cat([gt[..., :3] / t_scale, gt[..., 3:]], dim=-1)
         if valid is not None and not bool(valid.any()):
             parts = (_zero(pred),) * 3
         else:
-            p, g = (pred, gt) if valid is None else (pred[valid], gt[valid])
+            p, g = (pred, g_k) if valid is None else (pred[valid], g_k[valid])
             if cfg.camera_loss_type == "huber":
                 res = F.huber_loss(p, g, reduction="none", delta=cfg.huber_delta)
             else:

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+import openvggt.runtime as runtime
 from openvggt.io.checkpoint import load_model, save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.vggt import HEADS, VGGT
@@ -37,9 +38,19 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up from ``min_lr`` to ``lr`` over ``warmup_frac`` of training, then cosine to ``min_lr``."""
+def lr_at(step: int, cfg: TrainConfig, train_seconds: float | None = None) -> float:
+    """Linear warm-up from ``min_lr`` to ``lr`` over ``warmup_frac`` of training, then cosine to ``min_lr``.
+
+    With ``cfg.max_minutes > 0`` and ``train_seconds`` given, "training" is the time budget: the
+    schedule follows the elapsed fraction of it (or of the steps, whichever is further along).
+    """
     o = cfg.optim
+    if cfg.max_minutes > 0 and train_seconds is not None:
+        done = max(train_seconds / (60.0 * cfg.max_minutes), step / max(1, cfg.steps))
+        if done < o.warmup_frac:
+            return o.min_lr + (o.lr - o.min_lr) * done / o.warmup_frac
+        u = (done - o.warmup_frac) / max(1e-9, 1 - o.warmup_frac)
+        return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * min(1.0, u)))
     warm = int(round(o.warmup_frac * cfg.steps))
     if step < warm:
         return o.min_lr + (o.lr - o.min_lr) * step / warm
@@ -123,12 +134,21 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     ]
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """The training precision for ``precision`` on ``device``, by :mod:`openvggt.runtime`'s rules:
+    ``auto`` is bf16 on CUDA (fp16 without bf16 support) and on CPUs with native bf16 (AVX-512-BF16 /
+    AMX), fp32 on other CPUs, where bf16 runs ~100x slower; an explicit ``bf16`` there is kept and
+    warned about. int8 is an inference precision and is refused."""
+    name = runtime.resolve_dtype(precision, device)
+    if name == "int8":
+        raise ValueError("precision int8 is for inference only; train with auto, fp32, bf16 or fp16")
+    return name
+
+
 def _autocast(device: torch.device, precision: str):  # noqa: ANN202
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp32":
         return torch.autocast(device.type, enabled=False), None
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    dtype = runtime.torch_dtype(precision)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     return torch.autocast(device.type, dtype=dtype), scaler
 
@@ -187,9 +207,13 @@ class Trainer:
         self.frozen = apply_freeze(self.model, cfg.optim.freeze)
         self.frozen_modules = frozen_modules(self.model, cfg.optim.freeze)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.optim.lr, betas=cfg.optim.betas)
-        self.autocast, self.scaler = _autocast(self.device, cfg.precision)
+        self.precision = resolve_precision(self.device, cfg.precision)
+        self.autocast, self.scaler = _autocast(self.device, self.precision)
+        log.info("training in %s on %s", self.precision, runtime.describe_device(self.device))
         self.step = 0
         self.skipped_steps = 0
+        self.train_seconds = 0.0  # wall time spent in training steps, carried across resumes
+        self.frames_seen = 0  # training frames over all ranks, carried across resumes
         if resume:
             self._resume()
         self.ddp = self.model
@@ -202,6 +226,14 @@ class Trainer:
         cfg = self.cfg
         mcfg = cfg.model_config()
         want_track = self.loss_cfg.track and cfg.data.track_num > 0
+        if want_track and mcfg.enable_track:
+            d = cfg.data
+            smallest = min(-(-min(d.min_height, d.image_size) // mcfg.patch_size) * mcfg.patch_size, d.image_size)
+            if smallest < 128:  # the track head's correlation pyramid needs 128 px a side (fail now, not at step k)
+                raise ValueError(
+                    f"track supervision needs sample heights of at least 128 px (data.min_height={d.min_height}, "
+                    f"data.image_size={d.image_size}); raise them or set data.track_num=0"
+                )
         mcfg = mcfg.with_heads(
             camera=mcfg.enable_camera and self.loss_cfg.camera,
             depth=mcfg.enable_depth and self.loss_cfg.depth,
@@ -231,6 +263,8 @@ class Trainer:
                 "scaler": self.scaler.state_dict() if self.scaler else None,
                 "step": self.step,
                 "skipped_steps": self.skipped_steps,
+                "train_seconds": self.train_seconds,
+                "frames_seen": self.frames_seen,
                 "rng": _rng_state(),
                 "config": self.cfg.to_dict(),
                 "model_config": self.model.config.to_dict(),  # lets convert/load_model rebuild the model
@@ -258,12 +292,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.frames_seen = int(state.get("frames_seen", 0))
         _set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, self.step)
 
     # ------------------------------------------------------------------------------------------
     def _set_lr(self) -> float:
-        lr = lr_at(self.step, self.cfg)
+        lr = lr_at(self.step, self.cfg, self.train_seconds)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)
         return lr
@@ -288,8 +324,11 @@ class Trainer:
         frames = 0
         logged: dict[str, float] = {}
         finite = True
+        data_s = 0.0
         for _ in range(accum):
+            t0 = time.perf_counter()
             batch = self._to_device(next(batches))
+            data_s += time.perf_counter() - t0  # time the loop waited for data (0 when workers keep up)
             frames += batch["images"].shape[0] * batch["images"].shape[1]
             loss, terms = self._forward_loss(batch)
             if not torch.isfinite(loss):
@@ -322,7 +361,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        logged.update(lr=lr, frames=frames, skipped=float(not finite))
+        logged.update(lr=lr, frames=frames, skipped=float(not finite), data_s=data_s)
         return logged
 
     def _all_ranks_finite(self, finite: bool) -> bool:
@@ -344,19 +383,27 @@ class Trainer:
         batches = step_batches(cfg, self.dist.rank, self.dist.world, self.step, self.model.config.patch_size)
         log_file = open(self.out_dir / "log.jsonl", "a") if self.dist.main else None  # noqa: SIM115
         stop = _StopFlag()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", disable=not self.progress)
+        total = None if cfg.max_minutes > 0 else cfg.steps  # a time budget: steps are only a cap
+        bar = tqdm(total=total, initial=self.step, desc="train", disable=not self.progress)
         try:
-            while self.step < cfg.steps and not stop.requested:
+            while self.step < cfg.steps and not stop.requested and not self._out_of_time():
                 t0 = time.perf_counter()
                 logs = self.train_step(batches)
                 logs["step_time"] = time.perf_counter() - t0
+                self._advance_clock(logs["step_time"])
+                logs["train_seconds"] = self.train_seconds
+                self.frames_seen += int(logs["frames"]) * self.dist.world
+                logs["frames_seen"] = self.frames_seen
                 logs["frames_per_s"] = logs["frames"] * self.dist.world / logs["step_time"]
                 self._log(logs, log_file)
                 bar.update(1)
-                bar.set_postfix(loss=f"{logs['objective']:.3f}", lr=f"{logs['lr']:.1e}")
-                if cfg.val_every and self.step % cfg.val_every == 0:
+                bar.set_postfix(
+                    loss=f"{logs['objective']:.3f}", lr=f"{logs['lr']:.1e}", fps=f"{logs['frames_per_s']:.1f}"
+                )
+                last = self.step == cfg.steps or stop.requested or self._out_of_time()
+                if cfg.val_every and (self.step % cfg.val_every == 0 or last):
                     self.validate()
-                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or stop.requested:
+                if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -366,6 +413,19 @@ class Trainer:
             if self.writer:
                 self.writer.close()
         return self.export()
+
+    def _advance_clock(self, seconds: float) -> None:
+        """Add a step's time; under DDP every rank takes rank 0's clock, so the lr schedule and the
+        time-budget stop are the same on all ranks (replicas must take identical steps)."""
+        self.train_seconds += seconds
+        if self.dist.world > 1 and self.cfg.max_minutes > 0:
+            clock = torch.tensor([self.train_seconds], dtype=torch.float64, device=self.device)
+            dist.broadcast(clock, 0)
+            self.train_seconds = float(clock.item())
+
+    def _out_of_time(self) -> bool:
+        """``max_minutes`` of training time spent (0: no time budget)."""
+        return self.cfg.max_minutes > 0 and self.train_seconds >= 60.0 * self.cfg.max_minutes
 
     def _log(self, logs: dict[str, float], log_file) -> None:  # noqa: ANN001
         if not self.dist.main:
@@ -383,8 +443,9 @@ class Trainer:
         if not self.dist.main:
             return {}
         metrics = validate(self.model, self.cfg, self.device, writer=self.writer, step=self.step)
+        row = {"step": self.step, "frames_seen": self.frames_seen, "train_seconds": round(self.train_seconds, 1)}
         with open(self.out_dir / "val.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+            f.write(json.dumps({**row, **metrics}) + "\n")
         return metrics
 
     def weights_digest(self) -> str:

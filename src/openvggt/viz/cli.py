@@ -6,6 +6,9 @@ import argparse
 import logging
 import time
 
+from openvggt.errors import UserError
+from openvggt.viz.scene import load_scene
+
 log = logging.getLogger(__name__)
 
 
@@ -23,13 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_view(args: argparse.Namespace) -> int:
-    from openvggt.errors import UserError
-    from openvggt.viz.scene import load_scene
-
     scene = load_scene(args.out_dir)  # fails with one line before anything listens
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be in 1..65535, got {args.port}")
-    try:
+    try:  # the viz extra (viser): imported here so that the CLI runs without it
         from openvggt.viz.viewer import serve_viewer
 
         server, _ = serve_viewer(scene, args.host, args.port)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from openvggt.errors import InputError
+from openvggt.geometry import unproject_depth
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,6 @@ class ViewerScene:
         """``[S, H, W, 3]`` world points of the pixel centres, unprojected with the chosen cameras (cached)."""
         key = bool(before_ba and self.has_ba)
         if key not in self._depth_cache:
-            from openvggt.geometry import unproject_depth
-
             k = self.intrinsics.astype(np.float32).copy()
             k[:, :2, 2] -= 0.5  # pixel (u, v) has its centre at (u + 0.5, v + 0.5)
             as32 = [torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (self.depth, self.cameras(key))]

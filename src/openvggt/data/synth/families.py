@@ -48,6 +48,15 @@ def _disc(rng: np.random.Generator, radius: float) -> np.ndarray:
     return np.array([r * np.cos(a), r * np.sin(a)])
 
 
+def _between(rng: np.random.Generator, low: float, high: float) -> float:
+    """``rng.uniform(low, high)`` for ranges whose ends come from other draws: an empty range
+    (``high < low``, e.g. a tall window on a low wall) gives its midpoint instead of numpy's
+    ``ValueError``. One draw either way, and the same value as ``rng.uniform`` on valid ranges,
+    so scenes that could be generated before are unchanged."""
+    u = rng.random()
+    return float(low + u * (high - low)) if high >= low else 0.5 * (low + high)
+
+
 # ------------------------------------------------------------------------------ camera paths
 Proposal = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray, float]]
 
@@ -167,17 +176,17 @@ def _decorate_wall(b: SceneBuilder, centre, normal, half_len: float, height: flo
     b.panel(base + normal * 0.01, side, normal, half_len, 0.01, 0.05, b.pattern("plain"), shadow=False)
     for _ in range(int(rng.integers(0, 4))):
         w, h = rng.uniform(0.3, 1.4), rng.uniform(0.3, 1.0)
-        pos = centre + side * rng.uniform(-half_len + w, half_len - w) + normal * 0.02
-        pos[2] = rng.uniform(1.2, min(height - h / 2 - 0.1, 1.9))
+        pos = centre + side * _between(rng, -half_len + w, half_len - w) + normal * 0.02
+        pos[2] = _between(rng, 1.2, min(height - h / 2 - 0.1, 1.9))
         b.panel(pos, side, normal, w / 2, 0.02, h / 2, b.photo(tile=(w, h), tint=0.05), shadow=False)
     if rng.random() < 0.4:
-        pos = centre + side * rng.uniform(-half_len + 0.6, half_len - 0.6) + normal * 0.01
+        pos = centre + side * _between(rng, -half_len + 0.6, half_len - 0.6) + normal * 0.01
         pos[2] = 1.0
         b.quad(pos, normal, 0.45, 1.0, b.pattern("wood", tile=1.0))
     elif rng.random() < 0.5 and half_len > 1.2:  # a window: a bright pane in a frame
-        w, h = rng.uniform(0.6, min(2.0, half_len)), rng.uniform(0.8, 1.4)
-        pos = centre + side * rng.uniform(-half_len + w, half_len - w) + normal * 0.01
-        pos[2] = rng.uniform(0.9 + h / 2, min(height - h / 2 - 0.15, 2.2))
+        w, h = _between(rng, 0.6, min(2.0, half_len)), rng.uniform(0.8, 1.4)
+        pos = centre + side * _between(rng, -half_len + w, half_len - w) + normal * 0.01
+        pos[2] = _between(rng, 0.9 + h / 2, min(height - h / 2 - 0.15, 2.2))
         pane = b.pattern("white", tile=3.0, size=64)
         b.materials[pane] = replace(b.materials[pane], tint=(1.6, 1.8, 2.0))
         b.panel(pos, side, normal, w / 2 + 0.05, 0.015, h / 2 + 0.05, b.pattern("plain"), shadow=False)
@@ -204,7 +213,7 @@ def _furnish(b: SceneBuilder, half_w: float, half_d: float, keep_clear, n_items=
                 ][wall]
             else:
                 yaw = rng.uniform(0, 2 * np.pi)
-                xy = [rng.uniform(-half_w + 1, half_w - 1), rng.uniform(-half_d + 1, half_d - 1)]
+                xy = [_between(rng, -half_w + 1, half_w - 1), _between(rng, -half_d + 1, half_d - 1)]
             fp = Footprint(np.array(xy, float), np.array([hx, hy]), yaw, 0.0)
             if all(not fp.overlaps(o, 0.15) for o in b.footprints) and all(fp.distance(c) > 0.9 for c in keep_clear):
                 top = FURNITURE[kind](b, np.array([*xy, 0.0]), yaw)
@@ -399,7 +408,7 @@ def street(rng, n: int, intr: Intrinsics, forward: bool = False):
     lighting, sky = _outdoor_lighting(rng)
     scene = b.build(lighting, sky)
     x0 = rng.uniform(-half_len * 0.5, half_len * 0.5)
-    y0 = rng.uniform(-road + 1, road - 1)
+    y0 = _between(rng, -road + 1, road - 1)
     eye = rng.uniform(1.3, 2.0)
     if forward:
         return scene, _forward_path(
