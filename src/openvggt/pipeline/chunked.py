@@ -126,7 +126,7 @@ def plan_for(num_frames: int, options: ChunkedOptions, predictor=None, hw=None) 
     if chunk is None:
         budget = options.max_memory or planning.default_memory_budget(predictor.device)
         model_bytes = sum(p.numel() * p.element_size() for p in predictor.model.parameters())
-        dtype = options.dtype if options.dtype in planning.BYTES else "fp32"
+        dtype = predictor.dtype if predictor.dtype in planning.BYTES else "fp32"  # the resolved precision
         chunk = planning.chunk_for_budget(predictor.config, hw, budget, dtype, model_bytes)
         log.info("memory budget %.1f GB -> chunks of up to %d frames", budget, chunk)
     overlap = options.overlap if options.overlap is not None else planning.default_overlap(chunk)
