@@ -26,12 +26,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+METRIC_KEYS = ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")
 
 
 def _child(args: list[str], threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"))
-    proc = subprocess.run([sys.executable, __file__, *args, "--threads", str(threads)], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, *args, "--threads", str(threads)], env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -62,12 +64,14 @@ def run_one(a: argparse.Namespace) -> dict:
         source, gt = synthetic_sequence(a.frames, seed=a.seed, size=a.size)
     setup = time.perf_counter() - start
     chunk = a.chunk if a.chunk else len(source)
-    options = ChunkedOptions(chunk=chunk, overlap=a.overlap, loop_closure=a.loop_closure, merge_tokens=a.merge,
-                             dtype=a.dtype)  # fmt: skip
+    options = ChunkedOptions(
+        chunk=chunk, overlap=a.overlap, loop_closure=a.loop_closure, merge_tokens=a.merge, dtype=a.dtype
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rec"
-        result = reconstruct_chunked(None, out, weights=a.weights, options=options, source=source, gt=gt,
-                                     copy_images=not a.no_images)  # fmt: skip
+        result = reconstruct_chunked(
+            None, out, weights=a.weights, options=options, source=source, gt=gt, copy_images=not a.no_images
+        )
         registered = None
         try:
             import pycolmap
@@ -77,14 +81,23 @@ def run_one(a: argparse.Namespace) -> dict:
             pass
     ref = result.summary["reference"] or {}
     return {
-        "frames": len(source), "chunk": result.summary["chunk"], "chunks": result.summary["chunks"],
-        "loop_closure": a.loop_closure, "merge_tokens": a.merge, "wall_s": round(time.perf_counter() - start, 2),
-        "setup_s": round(setup, 2), "chunks_s": result.summary["timings_s"].get("chunks"),
+        "frames": len(source),
+        "chunk": result.summary["chunk"],
+        "chunks": result.summary["chunks"],
+        "loop_closure": a.loop_closure,
+        "merge_tokens": a.merge,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "setup_s": round(setup, 2),
+        "chunks_s": result.summary["timings_s"].get("chunks"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "colmap_registered": registered, "loops": len(result.summary["loops"]),
-        **{k: ref.get(k) for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")},
+        "colmap_registered": registered,
+        "loops": len(result.summary["loops"]),
+        **{
+            k: ref.get(k)
+            for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")
+        },
         "ate_before_loops": (ref.get("before_loop_closure") or {}).get("ate_rmse"),
-    }  # fmt: skip
+    }
 
 
 def _table(rows: list[dict]) -> str:
@@ -98,8 +111,11 @@ def _table(rows: list[dict]) -> str:
 def scaling(a: argparse.Namespace) -> list[dict]:
     rows = []
     for n in [int(x) for x in a.frames.split(",")]:
-        row = _child(["run", "--frames", str(n), "--chunk", str(a.chunk), "--overlap", str(a.overlap), "--no-images"]
-                     + (["--merge", str(a.merge)] if a.merge else []), a.threads)  # fmt: skip
+        row = _child(
+            ["run", "--frames", str(n), "--chunk", str(a.chunk), "--overlap", str(a.overlap), "--no-images"]
+            + (["--merge", str(a.merge)] if a.merge else []),
+            a.threads,
+        )
         rows.append(row)
         print(_table([row]), file=sys.stderr)
     base = rows[0]["peak_rss_mb"]
@@ -111,18 +127,42 @@ def scaling(a: argparse.Namespace) -> list[dict]:
 
 def accuracy(a: argparse.Namespace) -> list[dict]:
     common = ["--frames", str(a.frames)] + (["--sequence", a.sequence] if a.sequence else [])
-    variants = [("one pass", ["--chunk", "0"]), ("chunked", []), ("chunked + loops", ["--loop-closure"]),
-                (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
-                (f"chunked + loops + merge {a.merge}", ["--loop-closure", "--merge", str(a.merge)])]  # fmt: skip
+    variants = [
+        ("one pass", ["--chunk", "0"]),
+        (f"one pass + merge {a.merge}", ["--chunk", "0", "--merge", str(a.merge)]),
+        ("chunked", []),
+        ("chunked + loops", ["--loop-closure"]),
+        (f"chunked + merge {a.merge}", ["--merge", str(a.merge)]),
+        (f"chunked + loops + merge {a.merge}", ["--loop-closure", "--merge", str(a.merge)]),
+    ]
     rows = []
     for name, extra in variants:
-        if name == "one pass" and a.frames > a.one_pass_max:
+        one_pass = name.startswith("one pass")
+        if one_pass and a.frames > a.one_pass_max:
             continue
-        chunking = [] if name == "one pass" else ["--chunk", str(a.chunk), "--overlap", str(a.overlap)]
+        chunking = [] if one_pass else ["--chunk", str(a.chunk), "--overlap", str(a.overlap)]
         row = {"variant": name, **_child(["run", *common, *chunking, *extra, "--no-images"], a.threads)}
         rows.append(row)
         print(_table([row]), file=sys.stderr)
     return rows
+
+
+def _forward_args(a: argparse.Namespace, frames: int) -> list[str]:
+    return [
+        "forward",
+        "--device",
+        a.device,
+        "--preset",
+        a.preset,
+        "--dtype",
+        a.dtype,
+        "--frames",
+        str(frames),
+        "--height",
+        str(a.height),
+        "--width",
+        str(a.width),
+    ]
 
 
 def onepass(a: argparse.Namespace) -> list[dict]:
@@ -130,8 +170,7 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     frame count under ``--max-gb``, and a check run at that count."""
     rows = []
     for s in [int(x) for x in a.probe.split(",")]:
-        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(s),
-                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+        rows.append(_child(_forward_args(a, s), a.threads))
         print(rows[-1], file=sys.stderr)
     import numpy as np
 
@@ -142,9 +181,32 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     fit = {"fit_mb_per_frame": round(slope, 2), "fit_base_mb": round(intercept, 1), "predicted_largest": largest}
     print(fit, file=sys.stderr)
     if a.verify:
-        rows.append(_child(["forward", "--preset", a.preset, "--dtype", a.dtype, "--frames", str(largest),
-                            "--height", str(a.height), "--width", str(a.width)], a.threads))  # fmt: skip
+        rows.append(_child(_forward_args(a, largest), a.threads))
     return rows + [fit]
+
+
+class _RssSampler:
+    """Peak resident memory of this process while the ``with`` block runs (sampled every 20 ms)."""
+
+    def __enter__(self):  # noqa: ANN204
+        import threading
+
+        import psutil
+
+        self.peak, self._stop, proc = 0, threading.Event(), psutil.Process()
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, proc.memory_info().rss)
+                self._stop.wait(0.02)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._stop.set()
+        self._thread.join()
 
 
 def forward_one(a: argparse.Namespace) -> dict:
@@ -156,12 +218,27 @@ def forward_one(a: argparse.Namespace) -> dict:
     from openvggt.models.init import random_model
 
     model = random_model(VGGTConfig.preset(a.preset).with_heads(point=False, track=False))
-    predictor = Predictor(model=model, device="cpu", dtype=a.dtype)
+    if a.device == "cuda":  # weights in the compute dtype on the GPU (what one would deploy)
+        model = model.to(dict(bf16=torch.bfloat16, fp16=torch.float16).get(a.dtype, torch.float32))
+    predictor = Predictor(model=model, device=a.device, dtype=a.dtype)
     images = torch.rand(a.frames, 3, a.height, a.width)
+    sampler = _RssSampler()  # the forward pass's own peak: building the model can peak higher than small passes
     start = time.perf_counter()
-    predictor(images, heads=("camera", "depth"))
-    return {"frames": a.frames, "preset": a.preset, "dtype": a.dtype, "wall_s": round(time.perf_counter() - start, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
+    with sampler:
+        out = predictor(images, heads=("camera", "depth"))
+    row = {
+        "frames": a.frames,
+        "preset": a.preset,
+        "dtype": a.dtype,
+        "device": a.device,
+        "wall_s": round(time.perf_counter() - start, 1),
+        "finite": bool(torch.isfinite(out.depth).all() and torch.isfinite(out.pose_enc).all()),
+        "peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    if a.device == "cuda":  # the GPU's peak replaces RSS as the quantity that limits the frame count
+        row["peak_rss_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return row
 
 
 def main() -> None:
@@ -191,6 +268,7 @@ def main() -> None:
         q_.add_argument("--height", type=int, default=336)
         q_.add_argument("--width", type=int, default=518)
         q_.add_argument("--threads", type=int, default=2)
+        q_.add_argument("--device", default="cpu", help="cpu or cuda (peak = torch.cuda.max_memory_allocated)")
         q_.add_argument("--json", default=None)
     q.add_argument("--max-gb", type=float, default=24.0)
     q.add_argument("--probe", default="2,4,8")

@@ -25,14 +25,30 @@ def _folder(tmp_path, n=12, size=(84, 56)):
 
 @pytest.mark.parametrize(
     ("extra", "fragment"),
-    [(["--chunk", "0"], "--chunk"), (["--chunk", "6", "--overlap", "6"], "smaller than --chunk"),
-     (["--chunk", "6", "--overlap", "1"], "--overlap must be at least"), (["--merge-tokens", "1.5"], "--merge-tokens"),
-     (["--max-memory", "-1"], "--max-memory"), (["--chunk", "6", "--ba"], "not available in chunked mode")],
-)  # fmt: skip
+    [
+        (["--chunk", "0"], "--chunk"),
+        (["--chunk", "6", "--overlap", "6"], "smaller than --chunk"),
+        (["--chunk", "6", "--overlap", "1"], "--overlap must be at least"),
+        (["--merge-tokens", "1.5"], "--merge-tokens"),
+        (["--max-memory", "-1"], "--max-memory"),
+        (["--chunk", "6", "--ba"], "not available in chunked mode"),
+    ],
+)
 def test_bad_long_sequence_flags_one_line(tmp_path, capsys, tiny_weights, extra, fragment):  # noqa: F811
     folder = _folder(tmp_path)
-    code = main(["reconstruct", str(folder), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights),
-                 "--size", "84", *extra])  # fmt: skip
+    code = main(
+        [
+            "reconstruct",
+            str(folder),
+            "--out",
+            str(tmp_path / "out"),
+            "--weights",
+            str(tiny_weights),
+            "--size",
+            "84",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(lines) == 1 and fragment in lines[0], err
@@ -41,8 +57,18 @@ def test_bad_long_sequence_flags_one_line(tmp_path, capsys, tiny_weights, extra,
 
 
 def test_missing_input_one_line(tmp_path, capsys, tiny_weights):  # noqa: F811
-    code = main(["reconstruct", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "--chunk", "4",
-                 "--weights", str(tiny_weights)])  # fmt: skip
+    code = main(
+        [
+            "reconstruct",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "out"),
+            "--chunk",
+            "4",
+            "--weights",
+            str(tiny_weights),
+        ]
+    )
     assert code == 2 and "no such file" in capsys.readouterr().err
 
 
@@ -50,8 +76,25 @@ def test_chunked_cli_with_a_tiny_model(tmp_path, tiny_weights):  # noqa: F811
     pycolmap = pytest.importorskip("pycolmap")
     folder = _folder(tmp_path, n=14)
     out = tmp_path / "out"
-    code = main(["reconstruct", str(folder), "--out", str(out), "--weights", str(tiny_weights), "--size", "84",
-                 "--chunk", "6", "--overlap", "2", "--merge-tokens", "0.3", "--loop-closure"])  # fmt: skip
+    code = main(
+        [
+            "reconstruct",
+            str(folder),
+            "--out",
+            str(out),
+            "--weights",
+            str(tiny_weights),
+            "--size",
+            "84",
+            "--chunk",
+            "6",
+            "--overlap",
+            "2",
+            "--merge-tokens",
+            "0.3",
+            "--loop-closure",
+        ]
+    )
     assert code == 0
     rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))
     assert rec.num_reg_images() == 14

@@ -79,8 +79,10 @@ def test_pose_graph_recovers_poses_from_consistent_edges():
     from openvggt.longseq.sequences import random_sim3
 
     truth = [np.eye(4)] + [random_sim3(rng, (0.8, 1.25), 1.0) for _ in range(5)]
-    edges = [loop.Edge(a, b, np.linalg.inv(truth[a]) @ truth[b], "x") for a, b in [(0, 1), (1, 2), (2, 3), (3, 4),
-                                                                                   (4, 5), (0, 5), (1, 4)]]  # fmt: skip
+    edges = [
+        loop.Edge(a, b, np.linalg.inv(truth[a]) @ truth[b], "x")
+        for a, b in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 5), (1, 4)]
+    ]
     start = [truth[0]] + [t @ random_sim3(rng, (0.95, 1.05), 0.05) for t in truth[1:]]
     solved = loop.optimise_poses(start, edges)
     for a, b in zip(solved, truth):
@@ -99,10 +101,26 @@ def test_chunked_reconstruction_writes_every_output(loop_sequence, tmp_path):
     sub = CallableSource(source.names[:n], source.image)
     sub_gt = GroundTruth(gt.extrinsics[:n], gt.intrinsics[:n], gt.sizes[:n], gt.depth)
     out = tmp_path / "rec"
-    result = reconstruct_chunked(None, out, source=sub, gt=sub_gt, chunk_model=OracleChunkModel(sub, sub_gt, seed=5),
-                                 options=ChunkedOptions(chunk=16, overlap=4, loop_closure=True))  # fmt: skip
-    for name in ("points.ply", "scene.glb", "transforms.json", "run.json", "report.html", "cameras.npz",
-                 "depth/meta.json", "depth/00000.npy", "depth/00119.png", "images/00119.png"):  # fmt: skip
+    result = reconstruct_chunked(
+        None,
+        out,
+        source=sub,
+        gt=sub_gt,
+        chunk_model=OracleChunkModel(sub, sub_gt, seed=5),
+        options=ChunkedOptions(chunk=16, overlap=4, loop_closure=True),
+    )
+    for name in (
+        "points.ply",
+        "scene.glb",
+        "transforms.json",
+        "run.json",
+        "report.html",
+        "cameras.npz",
+        "depth/meta.json",
+        "depth/00000.npy",
+        "depth/00119.png",
+        "images/00119.png",
+    ):
         assert (out / name).is_file(), name
     assert not (out / ".chunks").exists()
     rec = pycolmap.Reconstruction(str(out / "sparse" / "0"))

@@ -34,9 +34,13 @@ def test_plan_spreads_full_chunks_evenly():
 
 @pytest.mark.parametrize(
     ("n", "chunk", "overlap", "message"),
-    [(0, 8, 2, "no frames"), (10, 0, 0, "--chunk"), (20, 8, 1, "--overlap must be at least"),
-     (20, 8, 8, "smaller than --chunk")],
-)  # fmt: skip
+    [
+        (0, 8, 2, "no frames"),
+        (10, 0, 0, "--chunk"),
+        (20, 8, 1, "--overlap must be at least"),
+        (20, 8, 8, "smaller than --chunk"),
+    ],
+)
 def test_plan_bad_settings(n, chunk, overlap, message):
     with pytest.raises(InputError, match=message):
         plan_chunks(n, chunk, overlap)
@@ -53,3 +57,24 @@ def test_budget_chunk_grows_with_the_budget_and_rejects_tiny_budgets():
     with pytest.raises(InputError, match="positive"):
         chunk_for_budget(cfg, (126, 168), 0)
     assert default_overlap(8) == 2 and default_overlap(1000) == 16
+
+
+def test_voxel_cloud_merges_and_stays_bounded():
+    import numpy as np
+
+    from openvggt.longseq.voxel import VoxelCloud
+
+    rng = np.random.default_rng(0)
+    cloud = VoxelCloud(voxel=0.1, max_voxels=500)
+    pts = np.array([[0.01, 0.01, 0.01], [0.02, 0.03, 0.04], [0.55, 0.0, 0.0]])
+    cloud.add(
+        pts, np.array([[10, 0, 0], [30, 0, 0], [0, 0, 0]], np.uint8), np.ones(3), np.array([4, 5, 6]), np.zeros((3, 2))
+    )
+    xyz, rgb, _ = cloud.points()
+    assert len(cloud) == 2 and rgb[:, 0].tolist() in ([20, 0], [0, 20])
+    assert sorted(cloud.frame.tolist()) == [4, 6]  # the first observation of each voxel is kept
+    for _ in range(20):  # many more points than voxels allowed: the voxel grows, memory does not
+        p = rng.uniform(-5, 5, (5000, 3))
+        cloud.add(p, np.zeros((5000, 3), np.uint8), np.ones(5000), np.zeros(5000, int), np.zeros((5000, 2)))
+        assert len(cloud) <= 500
+    assert cloud.voxel > 0.1 and int(cloud.count.sum()) == 3 + 20 * 5000

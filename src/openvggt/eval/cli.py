@@ -18,11 +18,13 @@ from pathlib import Path
 from openvggt.data.readers import read_scene
 from openvggt.data.scene import SceneError
 from openvggt.errors import UserError
+from openvggt.eval.chunked_method import ChunkedVggtMethod
 from openvggt.eval.colmap_baseline import ColmapOptions
 from openvggt.eval.report import markdown_table, plot_results, write_json, write_markdown
 from openvggt.eval.runner import ColmapMethod, EvalOptions, evaluate
 from openvggt.eval.suites import suite_scenes
 from openvggt.eval.vggt_method import VggtMethod, VggtOptions
+from openvggt.pipeline.chunked import ChunkedOptions
 from openvggt.runtime import DTYPE_NAMES
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     p.add_argument(
         "--method",
         action="append",
-        choices=["vggt", "colmap", "colmap-global"],
+        choices=["vggt", "vggt-chunked", "colmap", "colmap-global"],
         default=None,
-        help="method(s) to run, repeatable [vggt]; colmap-global: COLMAP with the global mapper",
+        help="method(s) to run, repeatable [vggt]; colmap-global: COLMAP with the global mapper; vggt-chunked: "
+        "long sequences chunk by chunk (--chunk, --overlap, --loop-closure, --merge-tokens)",
     )
+    p.add_argument("--chunk", type=int, default=32, help="vggt-chunked: frames per chunk [32]")
+    p.add_argument("--overlap", type=int, default=8, help="vggt-chunked: frames shared by chunks [8]")
+    p.add_argument("--loop-closure", action="store_true", help="vggt-chunked: close loops")
+    p.add_argument("--merge-tokens", type=float, default=0.0, help="vggt-chunked: token merging ratio [0]")
     p.add_argument("--weights", default="default", help="VGGT weights: file, folder, hub id or 'default' [default]")
     p.add_argument("--ba", action="store_true", help="VGGT with bundle adjustment (as `openvggt reconstruct --ba`)")
     p.add_argument("--dtype", choices=DTYPE_NAMES, default="auto", help="VGGT precision [auto: the fastest accurate]")
@@ -102,9 +109,24 @@ def _methods(args: argparse.Namespace) -> list:
 
             mapper = "global" if name == "colmap-global" else "incremental"
             methods.append(ColmapMethod(ColmapOptions(mapper=mapper, num_threads=args.threads)))
+        elif name == "vggt-chunked":
+            methods.append(_chunked_method(args))
         else:
             methods.append(_vggt_method(args))
     return methods
+
+
+def _chunked_method(args: argparse.Namespace) -> ChunkedVggtMethod:
+    options = ChunkedOptions(
+        chunk=args.chunk,
+        overlap=args.overlap,
+        loop_closure=args.loop_closure,
+        merge_tokens=args.merge_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        size=args.size,
+    )
+    return ChunkedVggtMethod(options, args.weights)
 
 
 def _vggt_method(args: argparse.Namespace) -> VggtMethod:

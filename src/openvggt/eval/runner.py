@@ -39,6 +39,7 @@ from openvggt.data.readers import read_scene
 from openvggt.eval.colmap_baseline import ColmapOptions, run_colmap
 from openvggt.eval.prediction import Prediction
 from openvggt.geometry import depth_to_world_coords_points
+from openvggt.longseq.metrics import trajectory_metrics
 from openvggt.metrics import camera_metrics, depth_metrics, pointcloud_metrics
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ SUMMARY_KEYS = (
     "rta15",
     "auc30_unsigned",
     "time_s",
+    "ate_rmse",
+    "rpe_trans",
     "depth_abs_rel",
     "depth_delta125",
     "pc_accuracy",
@@ -184,11 +187,24 @@ def evaluate_prediction(scene, pred: Prediction, options: EvalOptions = EvalOpti
     row.update({k: signed[k] for k in CAMERA_KEYS})
     row.update({f"{k}_unsigned": unsigned[k] for k in UNSIGNED_KEYS})
     row["time_s"] = float(pred.time_s)
+    row.update(_trajectory_row(scene, pred))
     if scene.has_depth and pred.depth is not None:
         row.update(_depth_row(scene, pred, options.depth_align))
     if scene.has_depth:
         row.update(_points_row(scene, pred, options))
     return row
+
+
+def _trajectory_row(scene, pred: Prediction) -> dict:  # noqa: ANN001
+    """ATE RMSE and RPE (evo's definitions, see :mod:`openvggt.longseq.metrics`) over the registered frames."""
+    reg = pred.registered
+    if int(reg.sum()) < 3:
+        return {}
+    try:
+        m = trajectory_metrics(pred.extrinsics[reg], scene.extrinsics[reg], pairs_frames=3)
+    except ImportError:  # evo is an optional dependency (the "long" extra)
+        return {}
+    return {k: m[k] for k in ("ate_rmse", "rpe_trans", "rpe_rot_deg")}
 
 
 def _image_paths(scene) -> list[Path]:  # noqa: ANN001

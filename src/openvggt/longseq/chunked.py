@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from openvggt.errors import InputError
+from openvggt.geometry import pose_encoding_to_extri_intri
 from openvggt.io.images import ImageMeta
 from openvggt.longseq.plan import Chunk
 from openvggt.longseq.sim3 import RobustFit, robust_sim3
@@ -61,8 +62,6 @@ class PredictorChunkModel(ChunkModel):
         if bad.any():  # an untrained model can predict a zero field of view (an infinite focal length)
             log.warning("%d frame(s) have a degenerate field of view; clamped to [1, 170] degrees", int(bad.sum()))
             pose_enc[:, 7:9] = torch.nan_to_num(fov, nan=FOV_RANGE_RAD[1]).clamp(*FOV_RANGE_RAD)
-        from openvggt.geometry import pose_encoding_to_extri_intri
-
         extrinsics, intrinsics = pose_encoding_to_extri_intri(pose_enc, tuple(tensor_hw))
         depth = out.depth[0, ..., 0].numpy().astype(np.float32)
         valid = np.stack([footprint(m, tensor_hw) for m in metas]) if metas else np.ones(depth.shape, bool)

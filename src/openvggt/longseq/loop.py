@@ -82,10 +82,15 @@ def _group(run: ChunkedRun, frame: int, size: int) -> tuple[int, list[int]]:
 
 
 def verify_revisit(
-    model: ChunkModel, run: ChunkedRun, i: int, j: int, options: LoopOptions = LoopOptions(),
-    align: AlignOptions = AlignOptions(),
-) -> Edge | None:  # fmt: skip
+    model: ChunkModel,
+    run: ChunkedRun,
+    i: int,
+    j: int,
+    options: LoopOptions = LoopOptions(),
+    align: AlignOptions | None = None,
+) -> Edge | None:
     """The loop edge of revisit ``(i, j)`` when a joint chunk confirms it, else None."""
+    align = align or AlignOptions()
     a, frames_a = _group(run, i, options.group)
     b, frames_b = _group(run, j, options.group)
     if a == b:
@@ -98,8 +103,16 @@ def verify_revisit(
         depth = stored.select(frames).depth
         scale = float(np.median(depth[depth > 0])) if (depth > 0).any() else 1.0
         ok = fit.inlier_fraction >= options.min_inliers and fit.median_residual <= options.max_residual * scale
-        log.debug("revisit %d-%d, chunk %d: inliers %.2f, residual %.3g (scale %.3g): %s", i, j, chunk,
-                  fit.inlier_fraction, fit.median_residual, scale, "ok" if ok else "rejected")  # fmt: skip
+        log.debug(
+            "revisit %d-%d, chunk %d: inliers %.2f, residual %.3g (scale %.3g): %s",
+            i,
+            j,
+            chunk,
+            fit.inlier_fraction,
+            fit.median_residual,
+            scale,
+            "ok" if ok else "rejected",
+        )
         if not ok:
             return None
         fits.append(fit)
@@ -147,10 +160,17 @@ def optimise_poses(poses: list[np.ndarray], edges: list[Edge], units: np.ndarray
             if c > 0:
                 sparsity[7 * n : 7 * n + 7, 7 * (c - 1) : 7 * c] = 1
     x0 = np.concatenate([_params(p) for p in poses[1:]])
-    result = least_squares(residuals, x0, jac_sparsity=sparsity, method="trf", x_scale="jac", xtol=1e-12,
-                           ftol=1e-12, gtol=1e-12)  # fmt: skip
-    log.info("pose graph: %d chunks, %d edges, cost %.3g -> %.3g (%s)", k, len(edges),
-             0.5 * float(np.sum(residuals(x0) ** 2)), float(result.cost), result.message)  # fmt: skip
+    result = least_squares(
+        residuals, x0, jac_sparsity=sparsity, method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12
+    )
+    log.info(
+        "pose graph: %d chunks, %d edges, cost %.3g -> %.3g (%s)",
+        k,
+        len(edges),
+        0.5 * float(np.sum(residuals(x0) ** 2)),
+        float(result.cost),
+        result.message,
+    )
     return [poses[0]] + [_pose(result.x[7 * i : 7 * i + 7]) for i in range(k - 1)]
 
 
@@ -164,9 +184,10 @@ def chunk_units(run: ChunkedRun) -> np.ndarray:
 
 
 def close_loops(
-    model: ChunkModel, run: ChunkedRun, options: LoopOptions = LoopOptions(), align: AlignOptions = AlignOptions()
+    model: ChunkModel, run: ChunkedRun, options: LoopOptions = LoopOptions(), align: AlignOptions | None = None
 ) -> list[Edge]:
     """Detect, verify and apply loop closures to ``run`` in place; returns the accepted loop edges."""
+    align = align or AlignOptions()
     chunk = max(len(c) for c in run.plan)
     candidates = detect_revisits(run.descriptors, chunk, options)
     loops = []

@@ -40,8 +40,9 @@ def _evo_trajectory(c2w: np.ndarray):  # noqa: ANN202
     return PoseTrajectory3D(poses_se3=list(c2w), timestamps=np.arange(len(c2w), dtype=np.float64))
 
 
-def trajectory_metrics(pred_extrinsics: np.ndarray, gt_extrinsics: np.ndarray, rpe_delta: int = 1,
-                       pairs_frames: int = 100) -> dict:  # fmt: skip
+def trajectory_metrics(
+    pred_extrinsics: np.ndarray, gt_extrinsics: np.ndarray, rpe_delta: int = 1, pairs_frames: int = 100
+) -> dict:
     """ATE RMSE, RPE (translation, rotation), AUC@30/15/5 of ``[S, 3, 4]`` predictions against a reference."""
     from evo.core import metrics as evo_metrics
 
@@ -50,11 +51,16 @@ def trajectory_metrics(pred_extrinsics: np.ndarray, gt_extrinsics: np.ndarray, r
     r, t, scale = traj_pred.align(traj_gt, correct_scale=True)
     ape = evo_metrics.APE(evo_metrics.PoseRelation.translation_part)
     ape.process_data((traj_gt, traj_pred))
-    out = {"frames": len(pred), "ate_rmse": float(ape.get_statistic(evo_metrics.StatisticsType.rmse)),
-           "sim3_scale": float(scale)}  # fmt: skip
+    out = {
+        "frames": len(pred),
+        "ate_rmse": float(ape.get_statistic(evo_metrics.StatisticsType.rmse)),
+        "sim3_scale": float(scale),
+    }
     if len(pred) > rpe_delta:
-        for name, relation in (("rpe_trans", evo_metrics.PoseRelation.translation_part),
-                               ("rpe_rot_deg", evo_metrics.PoseRelation.rotation_angle_deg)):  # fmt: skip
+        for name, relation in (
+            ("rpe_trans", evo_metrics.PoseRelation.translation_part),
+            ("rpe_rot_deg", evo_metrics.PoseRelation.rotation_angle_deg),
+        ):
             rpe = evo_metrics.RPE(relation, delta=rpe_delta, delta_unit=evo_metrics.Unit.frames, all_pairs=True)
             rpe.process_data((traj_gt, traj_pred))
             out[name] = float(rpe.get_statistic(evo_metrics.StatisticsType.rmse))
@@ -85,9 +91,11 @@ class DepthAccumulator:
 
     def result(self) -> dict:
         n = max(self.pixels, 1)
-        return {"abs_rel": self.sum_global / n if self.pixels else float("nan"),
-                "abs_rel_per_frame_median": self.sum_frame / n if self.pixels else float("nan"),
-                "depth_pixels": self.pixels}  # fmt: skip
+        return {
+            "abs_rel": self.sum_global / n if self.pixels else float("nan"),
+            "abs_rel_per_frame_median": self.sum_frame / n if self.pixels else float("nan"),
+            "depth_pixels": self.pixels,
+        }
 
 
 def gt_depth_at_model(gt_depth: np.ndarray, meta, hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN001

@@ -63,13 +63,14 @@ def plan_chunks(num_frames: int, chunk: int, overlap: int) -> list[Chunk]:
 
 
 def frame_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", heads: int = 2) -> int:
-    """Estimated peak bytes one more frame costs in one forward pass (inference, no gradients).
+    """Estimated bytes one more frame adds to the peak of one forward pass (inference, no gradients).
 
     Per frame, the aggregator holds ``P = 1 + R + h*w`` tokens of width ``C``: the running tokens plus about
-    ten token-sized temporaries of a block (norm, q/k/v, attention output, the 4x MLP hidden), the four kept
-    layers at ``2C`` (the heads read them), and per head the DPT pyramid (``features`` channels at up to
-    ``H/2 x W/2`` pixels) and the fp32 outputs. Fused attention holds no ``P x P`` matrix. Measured against
-    ``vggt-small`` in ``benchmarks/long_sequences.py``; it errs on the high side.
+    ten token-sized temporaries of a block (norm, q/k/v, attention output, the 4x MLP hidden), and the four
+    kept layers at ``2C`` that the heads read; then the fp32 outputs of the heads (about 4 maps each) and the
+    fp32 input image. Fused attention holds no ``P x P`` matrix; the DPT heads decode a few frames at a time
+    (:func:`fixed_bytes`). Checked against measured peaks in ``benchmarks/long_sequences.py onepass``
+    (vggt-small at 168x126: 3.3 MB estimated, 2.4 MB measured): it errs on the high side.
     """
     if dtype not in BYTES:
         raise InputError(f"unknown dtype {dtype!r}; choose from {', '.join(BYTES)}")
@@ -80,9 +81,15 @@ def frame_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", he
     trunk = tokens * c * b * (2 + 10)
     kept = len(config.dpt.intermediate_layer_idx) * tokens * 2 * c * b
     pixels = hw[0] * hw[1]
-    dpt = heads * (config.dpt.features * pixels // 4 * b * 3 + pixels * 4 * 4)
-    image = pixels * 3 * 4
-    return int(trunk + kept + dpt + image)
+    return int(trunk + kept + heads * pixels * 4 * 4 + pixels * 3 * 4)
+
+
+def fixed_bytes(config: VGGTConfig, hw: tuple[int, int], dtype: str = "fp32", dpt_heads: int = 1) -> int:
+    """Estimated bytes of the DPT heads' working set: ``frames_chunk_size`` frames decoded at once, about three
+    fp32 maps of ``features`` channels at the full input resolution each (the depth head; 2 with the point
+    head). Measured on vggt-1b at 336x518 in bf16: ~560 MB per frame while the chunk fills (2 -> 4 frames)."""
+    chunk = config.dpt.frames_chunk_size or 8
+    return int(dpt_heads * chunk * config.dpt.features * hw[0] * hw[1] * 4 * 3)
 
 
 def default_memory_budget(device: torch.device | str) -> float:
@@ -102,11 +109,11 @@ def chunk_for_budget(
     """The largest chunk (frames) whose estimated peak fits ``budget_gb`` besides the model's own bytes."""
     if not budget_gb > 0:
         raise InputError(f"--max-memory must be positive (GB), got {budget_gb}")
-    free = budget_gb * 1e9 - model_bytes
+    base = model_bytes + fixed_bytes(config, hw, dtype)
     per_frame = frame_bytes(config, hw, dtype)
-    frames = int(free // per_frame)
+    frames = int((budget_gb * 1e9 - base) // per_frame)
     if frames < MIN_OVERLAP + 2:
-        need = (model_bytes + (MIN_OVERLAP + 2) * per_frame) / 1e9
+        need = (base + (MIN_OVERLAP + 2) * per_frame) / 1e9
         raise InputError(f"--max-memory {budget_gb:g} GB is too small for this model: at least {need:.2f} GB needed")
     log.debug("memory budget %.2f GB: %.1f MB per frame -> chunks of %d", budget_gb, per_frame / 1e6, frames)
     return frames

@@ -42,10 +42,13 @@ def _table(rows: list[dict]) -> str:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
     body = "".join(
-        "<tr>" + "".join(f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
-                         for v in r.values()) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>" for v in r.values()
+        )
+        + "</tr>"
         for r in rows
-    )  # fmt: skip
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -62,9 +65,7 @@ def write_report(path: Path, summary: dict, png: bytes, chunk_rows: list[dict], 
         f"token merging ratio {summary['merge_tokens']}, weights {html.escape(str(summary['weights']))}</p>",
         f'<img src="data:image/png;base64,{img}" alt="trajectory">',
         "<h2>reference metrics</h2>"
-        + (
-            f"<pre>{html.escape(json.dumps(metrics, indent=1))}</pre>" if metrics else "<p>no reference given</p>"
-        ),  # fmt: skip
+        + (f"<pre>{html.escape(json.dumps(metrics, indent=1))}</pre>" if metrics else "<p>no reference given</p>"),
         "<h2>loop closures</h2>" + _table(loop_rows),
         "<h2>chunks</h2>" + _table(chunk_rows),
         "<h2>timings (s)</h2>" + _table([{k: round(v, 2) for k, v in summary["timings_s"].items()}]),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from openvggt.data.scene import Scene
+from openvggt.data.synth.synthetic import SynthConfig, generate_scene
 from openvggt.longseq.chunked import ChunkModel
 from openvggt.longseq.sim3 import to_matrix, transform_extrinsics
 from openvggt.longseq.source import CallableSource, FrameSource, ImageFilesSource
@@ -32,8 +34,6 @@ class GroundTruth:
 
 def scene_sequence(scene: Scene) -> tuple[FrameSource, GroundTruth]:
     """A :class:`Scene` (e.g. ``read_scene('../shared/sequences/7scenes-redkitchen')``) as a lazy source."""
-    from pathlib import Path
-
     if all(isinstance(p, Path) for p in scene.images):
         source: FrameSource = ImageFilesSource(list(scene.images))
     else:
@@ -46,8 +46,6 @@ def synthetic_sequence(
     num_frames: int, seed: int = 0, index: int = 0, size: int = 168, samples: int = 1
 ) -> tuple[FrameSource, GroundTruth]:
     """The ``long_video`` synthetic family (two laps of a loop): ``num_frames`` frames rendered on demand."""
-    from openvggt.data.synth.synthetic import SynthConfig, generate_scene
-
     config = SynthConfig(num_frames=num_frames, size=size, family="long_video", samples=samples, photometric=False)
     scene = generate_scene(seed, index, config)
     cams = scene.cameras

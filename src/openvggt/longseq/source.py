@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from openvggt.errors import InputError
+from openvggt.io.images import load_image_rgb
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,6 @@ class ImageFilesSource(FrameSource):
         return str(self.paths[i])
 
     def image(self, i: int) -> np.ndarray:
-        from openvggt.io.images import load_image_rgb
-
         return np.asarray(load_image_rgb(str(self.paths[i])))
 
     def describe(self) -> str:
@@ -216,8 +216,6 @@ def open_source(
 
 def save_frame(source: FrameSource, i: int, path: Path) -> None:
     """Write frame ``i`` to ``path``: a copy of the file for file sources, else an encoded image."""
-    import shutil
-
     if isinstance(source, ImageFilesSource):
         shutil.copyfile(source.paths[i], path)
         return

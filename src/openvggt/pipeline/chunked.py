@@ -23,22 +23,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm import tqdm
 
+from openvggt.data.readers import read_scene
 from openvggt.errors import InputError
+from openvggt.geometry.alignment import align_cameras_sim3
+from openvggt.io.colmap import write_model
+from openvggt.io.glb import write_glb
+from openvggt.io.nerfstudio import write_transforms
+from openvggt.io.ply import write_ply
 from openvggt.longseq import plan as planning
 from openvggt.longseq.chunked import AlignOptions, ChunkedRun, ChunkModel, PredictorChunkModel, run_chunks
 from openvggt.longseq.loop import LoopOptions, close_loops
 from openvggt.longseq.metrics import DepthAccumulator, camera_centres, gt_depth_at_model, trajectory_metrics
 from openvggt.longseq.report import trajectory_png, write_report
-from openvggt.longseq.sequences import GroundTruth
+from openvggt.longseq.sequences import GroundTruth, scene_sequence
 from openvggt.longseq.sim3 import apply, transform_extrinsics
 from openvggt.longseq.source import FrameSource, open_source, save_frame
 from openvggt.longseq.store import ChunkStore, unproject
 from openvggt.longseq.voxel import VoxelCloud
+from openvggt.models.config import VGGTConfig
+from openvggt.pipeline.colmap_export import build_model
 from openvggt.pipeline.outputs import atomic_dir, check_output_dir, depth_keys
 from openvggt.pipeline.timing import StageTimer
+from openvggt.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +102,20 @@ class ChunkedResult:
     summary: dict
 
 
-def make_predictor(weights, model, options: ChunkedOptions):  # noqa: ANN001, ANN201
-    from openvggt.predictor import Predictor
-
+def make_predictor(weights, model, options: ChunkedOptions) -> Predictor:  # noqa: ANN001
     if model is not None:
-        predictor = Predictor(model=model, device=options.device, dtype=options.dtype, mode=options.mode,
-                              size=options.size)  # fmt: skip
+        predictor = Predictor(
+            model=model, device=options.device, dtype=options.dtype, mode=options.mode, size=options.size
+        )
     else:
-        predictor = Predictor(weights, device=options.device, dtype=options.dtype, heads=("camera", "depth"),
-                              mode=options.mode, size=options.size)  # fmt: skip
+        predictor = Predictor(
+            weights,
+            device=options.device,
+            dtype=options.dtype,
+            heads=("camera", "depth"),
+            mode=options.mode,
+            size=options.size,
+        )
     predictor.model.aggregator.merge_ratio = options.merge_tokens
     return predictor
 
@@ -111,7 +126,7 @@ def plan_for(num_frames: int, options: ChunkedOptions, predictor=None, hw=None) 
     if chunk is None:
         budget = options.max_memory or planning.default_memory_budget(predictor.device)
         model_bytes = sum(p.numel() * p.element_size() for p in predictor.model.parameters())
-        dtype = options.dtype if options.dtype in planning.BYTES else "fp32"
+        dtype = predictor.dtype if predictor.dtype in planning.BYTES else "fp32"  # the resolved precision
         chunk = planning.chunk_for_budget(predictor.config, hw, budget, dtype, model_bytes)
         log.info("memory budget %.1f GB -> chunks of up to %d frames", budget, chunk)
     overlap = options.overlap if options.overlap is not None else planning.default_overlap(chunk)
@@ -119,10 +134,17 @@ def plan_for(num_frames: int, options: ChunkedOptions, predictor=None, hw=None) 
 
 
 def reconstruct_chunked(
-    inputs, out_dir: str | os.PathLike, weights: str = "default", model=None,  # noqa: ANN001
-    options: ChunkedOptions | None = None, overwrite: bool = False, copy_images: bool = True,
-    source: FrameSource | None = None, gt: GroundTruth | None = None, chunk_model: ChunkModel | None = None,
-) -> ChunkedResult:  # fmt: skip
+    inputs,
+    out_dir: str | os.PathLike,
+    weights: str = "default",
+    model=None,  # noqa: ANN001
+    options: ChunkedOptions | None = None,
+    overwrite: bool = False,
+    copy_images: bool = True,
+    source: FrameSource | None = None,
+    gt: GroundTruth | None = None,
+    chunk_model: ChunkModel | None = None,
+) -> ChunkedResult:
     """Reconstruct ``inputs`` (a video, a folder, image files; or a ready ``source``) chunk by chunk into
     ``out_dir``. ``gt``: reference cameras/depth to score against (report and run.json). ``chunk_model``
     replaces the predictor (tests use an oracle)."""
@@ -145,6 +167,15 @@ def reconstruct_chunked(
         hw = tuple(predictor.preprocess([source[0]])[0].shape[-2:])
     plan = plan_for(len(source), options, predictor, hw)
     log.info("%s -> %d chunk(s) of up to %d frames", source.describe(), len(plan), max(len(c) for c in plan))
+    try:
+        label = str(weights) if model is None else "(a model passed in)"
+        return _run_and_write(chunk_model, plan, source, out, overwrite, options, copy_images, gt, timer, label)
+    finally:
+        if predictor is not None:
+            predictor.model.aggregator.merge_ratio = 0.0  # a model passed in is left in exact mode
+
+
+def _run_and_write(chunk_model, plan, source, out, overwrite, options, copy_images, gt, timer, label):  # noqa: ANN001, ANN202
     with atomic_dir(out, overwrite) as tmp:
         store = ChunkStore(tmp / ".chunks")
         with timer("chunks"):
@@ -155,10 +186,10 @@ def reconstruct_chunked(
         with timer("write outputs"):
             result, chunk_rows = _write(run, source, tmp, options, copy_images, gt)
         shutil.rmtree(tmp / ".chunks")
-        result.summary["weights"] = str(weights) if model is None else "(a model passed in)"
+        result.summary["weights"] = label
         result.summary["timings_s"] = {k: round(v, 3) for k, v in timer.seconds.items()}
         (tmp / "run.json").write_text(json.dumps(result.summary, indent=1, default=str))
-        _report(tmp / "report.html", result, run, chunk_rows)
+        _report(tmp / "report.html", result, run, chunk_rows, gt)
     result.out = Path(os.path.abspath(out))
     return result
 
@@ -170,14 +201,9 @@ def _frame_cameras(run: ChunkedRun, chunk, pred):  # noqa: ANN001, ANN202
     return own, transform_extrinsics(g, pred.extrinsics[own]), float(np.cbrt(np.linalg.det(g[:3, :3])))
 
 
-def _write(run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOptions, copy_images: bool,
-           gt: GroundTruth | None) -> tuple[ChunkedResult, list[dict]]:  # fmt: skip
-    from openvggt.io.colmap import write_model
-    from openvggt.io.glb import write_glb
-    from openvggt.io.nerfstudio import write_transforms
-    from openvggt.io.ply import write_ply
-    from openvggt.pipeline.colmap_export import build_model
-
+def _write(
+    run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOptions, copy_images: bool, gt: GroundTruth | None
+) -> tuple[ChunkedResult, list[dict]]:
     n = run.num_frames
     names = source.names
     extrinsics = np.zeros((n, 3, 4))
@@ -215,8 +241,12 @@ def _write(run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOpti
     depth_dir.mkdir()
     png_scale = 65535.0 / (top if top > 0 else 1.0)
     keys = depth_keys(names)
-    meta_json = {"depth_scale": png_scale, "png": "uint16, depth = value / depth_scale, 0 = no depth",
-                 "units": "the sequence's units (frame 0's chunk scale), the same as the cameras", "images": {}}  # fmt: skip
+    meta_json = {
+        "depth_scale": png_scale,
+        "png": "uint16, depth = value / depth_scale, 0 = no depth",
+        "units": "the sequence's units (frame 0's chunk scale), the same as the cameras",
+        "images": {},
+    }
     if copy_images:
         (tmp / "images").mkdir()
     chunk_rows = []
@@ -241,8 +271,9 @@ def _write(run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOpti
         cloud.add(world[rows, v, u], images[rows, v, u], conf[rows, v, u], frames[rows], pixel)
         for r, f in enumerate(frames):
             f = int(f)
-            _write_depth(depth_dir, keys[f], names[f], depth[r], conf[r], valid[r], png_scale, run.metas.get(f),
-                         meta_json)  # fmt: skip
+            _write_depth(
+                depth_dir, keys[f], names[f], depth[r], conf[r], valid[r], png_scale, run.metas.get(f), meta_json
+            )
             if copy_images:
                 dst = tmp / "images" / names[f]
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -254,11 +285,16 @@ def _write(run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOpti
                     ref_m = gt_depth_at_model(ref, meta, depth.shape[1:]) if meta is not None else ref
                     depth_acc.add(np.where(valid[r], depth[r], 0.0), ref_m)
         fit = run.fits[chunk.index]
-        chunk_rows.append({"chunk": chunk.index, "frames": f"{chunk.start}-{chunk.end - 1}",
-                           "scale to previous": fit.scale if fit else 1.0,
-                           "median residual": fit.median_residual if fit else 0.0,
-                           "inliers": fit.inlier_fraction if fit else 1.0,
-                           "seconds": run.seconds[chunk.index]})  # fmt: skip
+        chunk_rows.append(
+            {
+                "chunk": chunk.index,
+                "frames": f"{chunk.start}-{chunk.end - 1}",
+                "scale to previous": fit.scale if fit else 1.0,
+                "median residual": fit.median_residual if fit else 0.0,
+                "inliers": fit.inlier_fraction if fit else 1.0,
+                "seconds": run.seconds[chunk.index],
+            }
+        )
         bar.set_postfix(voxels=len(cloud))
     (depth_dir / "meta.json").write_text(json.dumps(meta_json, indent=1))
     if depth_acc is not None:
@@ -272,25 +308,49 @@ def _write(run: ChunkedRun, source: FrameSource, tmp: Path, options: ChunkedOpti
     sparse = np.arange(len(points))
     if len(sparse) > options.colmap_points:
         sparse = np.sort(np.random.default_rng(1).choice(sparse, options.colmap_points, replace=False))
-    model = build_model(names, sizes, extrinsics, k_orig, points[sparse], colors[sparse], np.arange(len(sparse)),
-                        cloud.frame[sparse], cloud.pixel[sparse].astype(np.float64), options.camera_model)  # fmt: skip
+    model = build_model(
+        names,
+        sizes,
+        extrinsics,
+        k_orig,
+        points[sparse],
+        colors[sparse],
+        np.arange(len(sparse)),
+        cloud.frame[sparse],
+        cloud.pixel[sparse].astype(np.float64),
+        options.camera_model,
+    )
     write_model(model, tmp / "sparse" / "0")
-    write_transforms(tmp / "transforms.json", [f"images/{nm}" for nm in names], extrinsics, k_orig, sizes,
-                     ply_file_path="points.ply")  # fmt: skip
-    arrays = {"extrinsic": extrinsics, "intrinsic_original": k_orig, "intrinsic": k_model, "names": np.array(names),
-              "chunk_poses": np.stack(run.poses), "original_size": np.array(sizes)}  # fmt: skip
+    write_transforms(
+        tmp / "transforms.json", [f"images/{nm}" for nm in names], extrinsics, k_orig, sizes, ply_file_path="points.ply"
+    )
+    arrays = {
+        "extrinsic": extrinsics,
+        "intrinsic_original": k_orig,
+        "intrinsic": k_model,
+        "names": np.array(names),
+        "chunk_poses": np.stack(run.poses),
+        "original_size": np.array(sizes),
+    }
     if before is not None:
         arrays["extrinsic_before_loop_closure"] = before
     np.savez_compressed(tmp / "cameras.npz", **arrays)
     chunk = max(len(c) for c in run.plan)
     summary = {
-        "frames": n, "chunks": len(run.plan), "chunk": chunk,
+        "frames": n,
+        "chunks": len(run.plan),
+        "chunk": chunk,
         "overlap": (run.plan[0].end - run.plan[1].start) if len(run.plan) > 1 else 0,
-        "loop_closure": options.loop_closure, "merge_tokens": options.merge_tokens,
+        "loop_closure": options.loop_closure,
+        "merge_tokens": options.merge_tokens,
         "loops": [{"chunks": [e.a, e.b], "frames": list(e.frames), "similarity": e.similarity} for e in run.edges],
-        "points": int(len(points)), "voxel_size": cloud.voxel, "sparse_points": int(len(sparse)),
-        "reference": reference, "options": asdict(options), "chunk_seconds": [round(s, 3) for s in run.seconds],
-    }  # fmt: skip
+        "points": int(len(points)),
+        "voxel_size": cloud.voxel,
+        "sparse_points": int(len(sparse)),
+        "reference": reference,
+        "options": asdict(options),
+        "chunk_seconds": [round(s, 3) for s in run.seconds],
+    }
     return ChunkedResult(tmp, list(names), extrinsics, k_orig, before, summary), chunk_rows
 
 
@@ -311,17 +371,25 @@ def _write_depth(folder: Path, key: str, name: str, depth, conf, valid, scale: f
     box = np.array([[left, top], [right, bottom]], np.float64)
     if meta is not None:
         box = meta.model_to_original(box)
-    meta_json["images"][name] = {"depth": f"{key}.npy", "size": [int(d.shape[1]), int(d.shape[0])],
-                                 "original_box": [float(x) for x in box.reshape(-1)]}  # fmt: skip
+    meta_json["images"][name] = {
+        "depth": f"{key}.npy",
+        "size": [int(d.shape[1]), int(d.shape[0])],
+        "original_box": [float(x) for x in box.reshape(-1)],
+    }
 
 
-def _report(path: Path, result: ChunkedResult, run: ChunkedRun, chunk_rows: list[dict]) -> None:
+def _report(path: Path, result: ChunkedResult, run: ChunkedRun, chunk_rows: list[dict], gt: GroundTruth | None) -> None:
     centres = {"final": camera_centres(result.extrinsics)}
+    if gt is not None:  # the reference moved onto the reconstruction by a Sim(3) (camera centres)
+        ref, _ = align_cameras_sim3(np.asarray(gt.extrinsics, np.float64), result.extrinsics)
+        centres["reference (Sim(3)-aligned)"] = camera_centres(ref)
     if result.extrinsics_before_loops is not None:
         centres = {"before loop closure": camera_centres(result.extrinsics_before_loops), **centres}
     loops = [tuple(e.frames) for e in run.edges]
-    loop_rows = [{"chunks": f"{e.a}-{e.b}", "frames": f"{e.frames[0]}-{e.frames[1]}",
-                  "similarity": e.similarity or 0.0} for e in run.edges]  # fmt: skip
+    loop_rows = [
+        {"chunks": f"{e.a}-{e.b}", "frames": f"{e.frames[0]}-{e.frames[1]}", "similarity": e.similarity or 0.0}
+        for e in run.edges
+    ]
     write_report(path, result.summary, trajectory_png(centres, loops), chunk_rows, loop_rows)
 
 
@@ -337,8 +405,6 @@ def too_many_for_one_pass(args) -> bool:  # noqa: ANN001 - argparse namespace of
         return False  # globs, videos, mixtures: the one-pass pipeline reports its own errors
     if len(source) <= 64 or not hasattr(source, "paths"):
         return False
-    from openvggt.models.config import VGGTConfig
-
     config = VGGTConfig.preset("vggt-small") if args.weights == "default" else VGGTConfig()
     side = args.size or config.img_size
     per_frame = planning.frame_bytes(config, (side * 3 // 4 // 14 * 14, side), args.dtype)
@@ -354,33 +420,46 @@ def run_chunked_cli(args) -> int:  # noqa: ANN001
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
         torch.set_num_threads(args.threads)
     options = ChunkedOptions(
-        chunk=args.chunk, overlap=args.overlap, max_memory=args.max_memory, loop_closure=args.loop_closure,
-        merge_tokens=args.merge_tokens, mode=args.mode, size=args.size, device=args.device, dtype=args.dtype,
-        conf_threshold=args.conf_threshold, camera_model=args.camera_model, stride=args.stride,
+        chunk=args.chunk,
+        overlap=args.overlap,
+        max_memory=args.max_memory,
+        loop_closure=args.loop_closure,
+        merge_tokens=args.merge_tokens,
+        mode=args.mode,
+        size=args.size,
+        device=args.device,
+        dtype=args.dtype,
+        conf_threshold=args.conf_threshold,
+        camera_model=args.camera_model,
+        stride=args.stride,
         max_frames=args.max_frames,
-    )  # fmt: skip
+    )
     if args.ba or args.use_point_map or args.shared_camera or args.fps:
         raise InputError("--ba, --use-point-map, --shared-camera and --fps are not available in chunked mode yet")
     gt = None
     if args.reference:
-        from openvggt.data.readers import read_scene
-        from openvggt.longseq.sequences import scene_sequence
-
         ref = Path(args.reference)
         _, gt = scene_sequence(read_scene(ref.parent if ref.is_file() else ref))
-    result = reconstruct_chunked(args.inputs, args.out, weights=args.weights, options=options,
-                                 overwrite=args.overwrite, copy_images=not args.no_images, gt=gt)  # fmt: skip
+    result = reconstruct_chunked(
+        args.inputs,
+        args.out,
+        weights=args.weights,
+        options=options,
+        overwrite=args.overwrite,
+        copy_images=not args.no_images,
+        gt=gt,
+    )
     s = result.summary
     print(f"reconstructed {s['frames']} frames in {s['chunks']} chunks of {s['chunk']} -> {result.out}")
     if options.loop_closure:
         print(f"loop closure: {len(s['loops'])} loop(s) closed")
     if s.get("reference"):
         r = s["reference"]
-        print(f"vs reference: ATE {r['ate_rmse']:.4f}, RPE {r['rpe_trans']:.4f} / {r['rpe_rot_deg']:.3f} deg, "
-              f"AUC@30 {r['auc30']:.1f}, depth AbsRel {r.get('abs_rel', float('nan')):.3f}")  # fmt: skip
+        print(
+            f"vs reference: ATE {r['ate_rmse']:.4f}, RPE {r['rpe_trans']:.4f} / {r['rpe_rot_deg']:.3f} deg, "
+            f"AUC@30 {r['auc30']:.1f}, depth AbsRel {r.get('abs_rel', float('nan')):.3f}"
+        )
     print(f"report: {result.out / 'report.html'}")
     return 0

@@ -486,8 +486,8 @@ def video(rng, n: int, intr: Intrinsics):
 def long_video(rng, n: int, intr: Intrinsics, laps: float = 2.0):
     """``laps`` laps of an elliptic loop through a furnished room, looking forward and outward.
 
-    Every lap after the first passes the same places a little lower and further in (a revisit, not a
-    replay). The loop keeps 0.9 m from the furniture; each pose is checked to be clear of surfaces.
+    The path spirals slowly: each lap passes the places of the previous one 8% further in and 10 cm lower
+    (a revisit, not a replay). The loop keeps 0.9 m from the furniture; each pose is checked to be clear of surfaces.
     Frame 0 need not share the view of late frames (the rule of the other families is not applied).
     """
     b = SceneBuilder(rng)
@@ -502,7 +502,7 @@ def long_video(rng, n: int, intr: Intrinsics, laps: float = 2.0):
     cams = []
     for j in range(n):
         a = phase + 2 * np.pi * laps * j / max(n, 1)
-        lap = int(laps * j / max(n, 1))
+        lap = laps * j / max(n, 1)  # laps done so far; the path spirals inwards and down, without jumps
         shrink = 1.0 - 0.08 * lap
         centre = np.array([*(radii * shrink * [np.cos(a), np.sin(a)]), eye - 0.1 * lap + 0.02 * np.sin(0.7 * j)])
         yaw = a + np.pi / 2 - look_out  # the direction of travel (counter-clockwise), turned outwards
