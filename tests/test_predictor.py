@@ -148,3 +148,13 @@ def test_bad_construction(model):
         Predictor(model=model, device="cpu", dtype="fp32")(torch.rand(1, 3, SIZE, SIZE), heads=("normals",))
     with pytest.raises(InputError):
         Predictor(model=model, device="cpu", dtype="fp32")(torch.rand(1, 3, 3, SIZE))
+
+
+def test_tracks_from_weights_loaded_in_bf16(tmp_path, model):
+    """bf16 loading keeps the track head in float32 (its coordinates and norms need it) and tracks still run."""
+    path = save_model(model, tmp_path / "tiny.safetensors")
+    p = Predictor(path, device="cpu", dtype="bf16")
+    assert p.model.aggregator.camera_token.dtype == torch.bfloat16
+    assert all(t.dtype == torch.float32 for t in p.model.track_head.parameters())
+    out = p(torch.rand(2, 3, 140, 140), query_points=torch.tensor([[30.0, 40.0]]))
+    assert torch.isfinite(out.track).all() and out.track.shape == (1, 2, 1, 2)

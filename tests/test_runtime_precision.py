@@ -91,16 +91,17 @@ def test_load_dtype():
 
 
 def test_training_precision_follows_the_same_rule(cpu_is):
-    from openvggt.train.trainer import _autocast
+    from openvggt.train.trainer import _autocast, resolve_precision
 
+    cpu = torch.device("cpu")
     cpu_is(AVX2_ONLY)
-    ctx, scaler = _autocast(torch.device("cpu"), "auto")
+    ctx, scaler = _autocast(cpu, resolve_precision(cpu, "auto"))
     assert not ctx._enabled and scaler is None
     cpu_is(AMX)
-    ctx, scaler = _autocast(torch.device("cpu"), "auto")
+    ctx, scaler = _autocast(cpu, resolve_precision(cpu, "auto"))
     assert ctx._enabled and ctx.fast_dtype == torch.bfloat16 and scaler is None
-    with pytest.raises(UserError, match="int8"):
-        _autocast(torch.device("cpu"), "int8")
+    with pytest.raises(ValueError, match="int8"):
+        resolve_precision(cpu, "int8")
 
 
 def test_int8_rest_runs_bf16_only_where_native(cpu_is):

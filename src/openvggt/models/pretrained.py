@@ -72,7 +72,7 @@ def read_state_dict(
         raise CheckpointError(f"{path} does not hold a state dict of tensors")
     obj = dict(obj)
     for k in list(obj):  # in place, so each full-precision tensor is freed as soon as it is cast
-        obj[k] = _cast(obj[k], dtype)
+        obj[k] = _cast(obj[k], _dtype_of(k, dtype))
     return obj, metadata
 
 
@@ -116,7 +116,7 @@ def _read_safetensors_casting(path: Path, dtype: torch.dtype) -> tuple[dict[str,
                 raise CheckpointError(f"{path} is truncated (tensor {name})")
             src = _SAFETENSORS_DTYPES[info["dtype"]]
             t = torch.frombuffer(buf, dtype=src) if buf else torch.empty(0, dtype=src)
-            tensors[name] = _cast(t.reshape(info["shape"]), dtype)
+            tensors[name] = _cast(t.reshape(info["shape"]), _dtype_of(name, dtype))
     return tensors, metadata
 
 
@@ -129,6 +129,17 @@ def _torch_load(path: Path) -> object:
         if "mmap" not in str(exc) and "zipfile" not in str(exc):
             raise
         return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# Modules whose parameters stay float32 whatever dtype the rest is loaded in: the tracker computes pixel
+# coordinates (bf16 resolves ~2 px at 512 px) and mixes float32 inputs with its norms' parameters.
+FLOAT32_MODULES = ("track_head",)
+
+
+def _dtype_of(name: str, dtype: torch.dtype | None) -> torch.dtype | None:
+    if dtype is not None and any(name.startswith(f"{m}.") for m in FLOAT32_MODULES):
+        return torch.float32
+    return dtype
 
 
 def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
@@ -272,6 +283,10 @@ class PretrainedMixin:
             model = cls(cfg)
         check_state_dict(model, state)
         model.load_state_dict(state, strict=True, assign=True)
+        for name in FLOAT32_MODULES:  # also when the file itself stores them in half precision
+            module = getattr(model, name, None)
+            if module is not None:
+                module.float()
         model.restore_buffers(device)
         model = model.to(device=device)
         log.info("loaded %s (%s parameters)", path, f"{sum(p.numel() for p in model.parameters()):,}")
