@@ -28,7 +28,8 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bf16"):
     tokens, _ = model.aggregator(images, layers=layers)
 kept = sum(t.numel() * t.element_size() for t in tokens.values())
-peak = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = torch.cuda.max_memory_allocated() if device == "cuda" else rss
 print(json.dumps({"kept_layers": len(tokens), "kept_bytes": kept, "peak_bytes": peak}))
 """
 

@@ -1,6 +1,6 @@
 """Print the relative error of every output against a parity fixture (float64 and float32).
 
-    .venv/bin/python benchmarks/parity_report.py ../shared/fixtures/parity_tiny
+.venv/bin/python benchmarks/parity_report.py ../shared/fixtures/parity_tiny
 """
 
 from __future__ import annotations

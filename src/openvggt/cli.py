@@ -41,8 +41,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="load these weights instead of random ones")
     p.add_argument("--frames", default="1,2", help="comma-separated frame counts [1,2]")
     p.add_argument("--size", default="294x518", help="HxW, multiples of 14 [294x518]")
-    p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
-                   help="precision; auto = the device's fastest accurate one (see openvggt.runtime) [auto]")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=DTYPE_NAMES,
+        help="precision; auto = the device's fastest accurate one (see openvggt.runtime) [auto]",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the transformer blocks (first call compiles)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto [cpu]")
     p.add_argument("--heads", default="camera,depth,point", help="heads to run [camera,depth,point]")

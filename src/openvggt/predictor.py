@@ -108,13 +108,16 @@ class Predictor:
         if compile and self.dtype == "int8":
             # Measured with torch 2.13: compiled blocks around torch.ao's quantised linears gave wrong outputs and
             # heap corruption ("malloc(): unaligned tcache chunk detected"), and the graph breaks at every linear.
-            raise UserError("compile=True does not work with dtype int8 (torch.compile around the quantised linear "
-                            "layers gave wrong results); use int8 without compile, or compile with auto/fp32/bf16")
+            raise UserError(
+                "compile=True does not work with dtype int8 (torch.compile around the quantised linear "
+                "layers gave wrong results); use int8 without compile, or compile with auto/fp32/bf16"
+            )
         heads = None if heads is None else tuple(heads)
         if model is None:
             source = "default" if weights is None else weights
-            model = VGGT.from_pretrained(source, config=config, device=self.device, heads=heads,
-                                         dtype=load_dtype(self.device, self.dtype))
+            model = VGGT.from_pretrained(
+                source, config=config, device=self.device, heads=heads, dtype=load_dtype(self.device, self.dtype)
+            )
             self.weights = str(weights or "default")
         else:
             model = model.to(self.device).eval()
@@ -141,8 +144,10 @@ class Predictor:
         return self.model.config
 
     def __repr__(self) -> str:
-        return (f"Predictor(weights={self.weights!r}, device={self.device}, dtype={self.dtype!r}, heads={self.heads}"
-                f"{', compile=True' if self.compiled else ''})")
+        return (
+            f"Predictor(weights={self.weights!r}, device={self.device}, dtype={self.dtype!r}, heads={self.heads}"
+            f"{', compile=True' if self.compiled else ''})"
+        )
 
     # ------------------------------------------------------------------------------------------ inputs
     def preprocess(self, images: Images) -> tuple[torch.Tensor, list[ImageMeta] | None]:
