@@ -9,17 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.conftest import one_torch_thread
+
 SIZE = 224  # model input side used by the tests (the track head needs >= 128 px)
 
 
 @pytest.fixture(scope="package", autouse=True)
 def _one_torch_thread():
-    """The tiny model's ops are too small to gain from threads, and on a busy machine intra-op
-    threads spin against other processes (measured: 0.2 s with one thread, 2-15 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+from tests.conftest import one_torch_thread
 
 pytest.importorskip("fastapi", reason="the service needs the serve extra: pip install 'openvggt[serve]'")
 
@@ -20,10 +21,8 @@ FAST = '{"size": 112}'  # small model input: the result's quality does not matte
 
 @pytest.fixture(scope="package", autouse=True)
 def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from tests.conftest import one_torch_thread
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "openvggt" / "assets" / "examples"
 
 
 @pytest.fixture(scope="package", autouse=True)
 def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="package")
