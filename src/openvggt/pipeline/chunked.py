@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from openvggt.data.readers import read_scene
@@ -46,7 +45,7 @@ from openvggt.longseq.store import ChunkStore, unproject
 from openvggt.longseq.voxel import VoxelCloud
 from openvggt.models.config import VGGTConfig
 from openvggt.pipeline.colmap_export import build_model
-from openvggt.pipeline.outputs import atomic_dir, check_output_dir, depth_keys
+from openvggt.pipeline.outputs import atomic_dir, check_output_dir, depth_keys, write_depth_files
 from openvggt.pipeline.timing import StageTimer
 from openvggt.predictor import Predictor
 
@@ -361,13 +360,7 @@ def _write_depth(folder: Path, key: str, name: str, depth, conf, valid, scale: f
         top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     else:
         top, bottom, left, right = 0, depth.shape[0], 0, depth.shape[1]
-    d = depth[top:bottom, left:right].astype(np.float32)
-    c = conf[top:bottom, left:right].astype(np.float32)
-    base = folder / key
-    base.parent.mkdir(parents=True, exist_ok=True)
-    np.save(f"{base}.npy", d)
-    np.save(f"{base}_conf.npy", c)
-    Image.fromarray(np.clip(np.round(np.nan_to_num(d) * scale), 0, 65535).astype(np.uint16)).save(f"{base}.png")
+    d = write_depth_files(folder / key, depth[top:bottom, left:right], conf[top:bottom, left:right], scale)
     box = np.array([[left, top], [right, bottom]], np.float64)
     if meta is not None:
         box = meta.model_to_original(box)

@@ -108,6 +108,17 @@ def depth_keys(names: list[str]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else list(names)
 
 
+def write_depth_files(base: Path, depth: np.ndarray, conf: np.ndarray, scale: float) -> np.ndarray:
+    """``base.npy`` (float32 depth), ``base_conf.npy`` and ``base.png`` (uint16, depth = value / scale); returns the
+    float32 depth written."""
+    d, c = depth.astype(np.float32), conf.astype(np.float32)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    np.save(f"{base}.npy", d)
+    np.save(f"{base}_conf.npy", c)
+    Image.fromarray(np.clip(np.round(np.nan_to_num(d) * scale), 0, 65535).astype(np.uint16)).save(f"{base}.png")
+    return d
+
+
 def save_depth(rec, folder: Path) -> dict:  # noqa: ANN001
     """Depth maps (npy + 16-bit png) and confidence, cropped to each image's footprint; returns the meta."""
     valid_depth = rec.depth[rec.valid & np.isfinite(rec.depth) & (rec.depth > 0)]
@@ -124,14 +135,7 @@ def save_depth(rec, folder: Path) -> dict:  # noqa: ANN001
         desc="writing depth", unit="image", disable=None,
     ):  # fmt: skip
         left, top_px, right, bottom = m.footprint()
-        d = depth[top_px:bottom, left:right].astype(np.float32)
-        c = conf[top_px:bottom, left:right].astype(np.float32)
-        base = folder / key
-        base.parent.mkdir(parents=True, exist_ok=True)
-        np.save(f"{base}.npy", d)
-        np.save(f"{base}_conf.npy", c)
-        png = np.clip(np.round(np.nan_to_num(d) * scale), 0, 65535).astype(np.uint16)
-        Image.fromarray(png).save(f"{base}.png")
+        d = write_depth_files(folder / key, depth[top_px:bottom, left:right], conf[top_px:bottom, left:right], scale)
         box = m.model_to_original(np.array([[left, top_px], [right, bottom]], dtype=np.float64))
         meta["images"][name] = {
             "depth": f"{key}.npy",
