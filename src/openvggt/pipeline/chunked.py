@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from openvggt.data.readers import read_scene
@@ -409,11 +408,7 @@ def too_many_for_one_pass(args) -> bool:  # noqa: ANN001 - argparse namespace of
 
 
 def run_chunked_cli(args) -> int:  # noqa: ANN001
-    """``openvggt reconstruct`` with long-sequence flags (see :mod:`openvggt.pipeline.cli`)."""
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    """``openvggt reconstruct`` with long-sequence flags (see :mod:`openvggt.pipeline.cli`, which sets --threads)."""
     options = ChunkedOptions(
         chunk=args.chunk,
         overlap=args.overlap,

@@ -158,10 +158,10 @@ def _chunked_requested(args: argparse.Namespace) -> bool:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
+    _set_threads(args.threads)
     if _chunked_requested(args) or too_many_for_one_pass(args):
         return run_chunked_cli(args)
     check_output_dir(args.out, args.overwrite)
-    _set_threads(args.threads)
     ba_options = replace(
         BAOptions(),
         query_frames=args.query_frames,
