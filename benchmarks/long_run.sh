@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # The long CPU training run of issue 9 in one command (resumable: run it again after any interruption).
-#   1. pre-render SCENES fresh scenes (training seed 1; seed 0 was the shipped model's) into data/synth_long,
-#      skipping those already there;
-#   2. train the small-synthetic-long preset (vggt-small, camera + depth + point + track heads, L1 x5 camera
-#      loss) for 120 minutes of training time, continuing from the latest checkpoint in runs/vggt-small-long;
-#   3. write the fp16 candidate weights runs/vggt-small-long/vggt-small.safetensors and the learning curve.
+#   1. pre-render SCENES fresh scenes (training seed 1; seed 0 was the previous model's) into data/synth_long,
+#      skipping those already there (2,000 scenes: ~7 min on 2 cores);
+#   2. stage 1, `small-synthetic-long`: camera + depth heads, conv patch embedding, 168 px wide (heights
+#      112-168), 2-8 frames, for 95 minutes of training time;
+#   3. stage 2, `small-synthetic-long-heads`: all four heads from stage 1's weights (point and track heads fresh,
+#      tracks from the engine's exact correspondences), heights 140-168, for 25 minutes;
+#   4. write the fp16 candidate runs/vggt-small-long-heads/vggt-small.safetensors and the learning curve of both
+#      stages end to end.
 #
 #   nohup benchmarks/long_run.sh > runs/long_run.log 2>&1 &
 #
-# Environment: SCENES (2000), WORKERS (render processes, all cores), PYTHON (python), and any extra
-# `openvggt train` overrides as arguments, e.g. benchmarks/long_run.sh max_minutes=240.
+# Environment: SCENES (2000), WORKERS (render processes, all cores), PYTHON (python). Arguments are `openvggt
+# train` overrides for both stages, e.g. max_minutes=60. Nothing else should run beside it (both cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENES=${SCENES:-2000}
 WORKERS=${WORKERS:-$(nproc)}
 PYTHON=${PYTHON:-python}
-RUN=runs/vggt-small-long
+A=runs/vggt-small-long
+B=runs/vggt-small-long-heads
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p runs
-echo "[long_run] $(date -u +%FT%TZ) rendering $SCENES scenes with $WORKERS processes"
+say() { echo "[long_run] $(date -u +%FT%TZ) $*"; }
+say "rendering $SCENES scenes with $WORKERS processes"
 $PYTHON -m openvggt.cli synth data/synth_long --scenes "$SCENES" --frames 8 --seed 1 --size 168 --workers "$WORKERS"
-echo "[long_run] $(date -u +%FT%TZ) training (resumes from $RUN/checkpoints if present)"
+say "stage 1: camera + depth (resumes from $A/checkpoints if present; a finished stage stops at once)"
 $PYTHON -m openvggt.cli train small-synthetic-long "$@" --resume --no-progress
-$PYTHON -m openvggt.cli convert "$RUN/model.safetensors" "$RUN/vggt-small.safetensors" --dtype fp16 --overwrite
-$PYTHON benchmarks/plot_learning_curve.py "$RUN" --out "$RUN/learning_curve.png" || true
-echo "[long_run] $(date -u +%FT%TZ) done: $RUN/vggt-small.safetensors"
+say "stage 2: all four heads from $A/model.safetensors (resumes from $B/checkpoints if present)"
+$PYTHON -m openvggt.cli train small-synthetic-long-heads "$@" --resume --no-progress
+$PYTHON -m openvggt.cli convert "$B/model.safetensors" "$B/vggt-small.safetensors" --dtype fp16 --overwrite
+$PYTHON benchmarks/plot_learning_curve.py "$A" "$B" --out "$B/learning_curve.png" || true
+say "done: $B/vggt-small.safetensors"

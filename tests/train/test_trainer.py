@@ -155,6 +155,35 @@ def test_frozen_aggregator_and_init_from_checkpoint(scenes, tmp_path):
     assert not trainer.model.aggregator.training
 
 
+def test_init_without_a_head_starts_that_head_fresh_and_copies_the_rest(scenes, tmp_path):
+    """Stage 2 of a staged recipe: a camera + depth model initialises a model that also trains the point head."""
+    from openvggt.io.checkpoint import save_model
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.init import random_model
+    from openvggt.models.init import init_weights_
+    from openvggt.models.vggt import VGGT
+    from openvggt.train.trainer import load_init_weights
+
+    tiny = VGGTConfig.preset("vggt-tiny")
+    src = random_model(tiny.with_heads(point=False, track=False), seed=9)
+    init = save_model(src, tmp_path / "cam_depth.safetensors")
+    cfg = _cfg(scenes, tmp_path / "stage2", init=str(init), loss={"point": True, "track": False})
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.model.enabled_heads() == ("camera", "depth", "point")
+    got, want = trainer.model.state_dict(), src.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)  # trunk, camera and depth heads copied
+    ref = VGGT(trainer.model.config)
+    init_weights_(ref, seed=cfg.seed)  # what the point head would be without an init
+    ref_state = ref.state_dict()
+    assert all(torch.equal(got[k], ref_state[k]) for k in got if k.startswith("point_head."))
+
+    # a trunk that differs is an error naming the parameter, not a silent partial load
+    other = random_model(replace(tiny, embed_dim=32, num_heads=2).with_heads(point=False, track=False), seed=1)
+    bad = save_model(other, tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="does not match the model config.*shape differs"):
+        load_init_weights(random_model(tiny, seed=0), str(bad))
+
+
 def test_training_checkpoint_converts_and_loads_safely(scenes, tmp_path):
     """A checkpoint is loadable with weights_only=True and carries the model config for conversion."""
     from openvggt.cli import main

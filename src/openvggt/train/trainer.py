@@ -26,7 +26,8 @@ import torch.distributed as dist
 from torch import nn
 
 import openvggt.runtime as runtime
-from openvggt.io.checkpoint import load_model, save_model
+from openvggt.io.checkpoint import save_model
+from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.init import init_weights_
 from openvggt.models.vggt import HEADS, VGGT
 from openvggt.train.config import TrainConfig
@@ -240,12 +241,12 @@ class Trainer:
             point=mcfg.enable_point and self.loss_cfg.point,
             track=mcfg.enable_track and want_track,
         )
+        model = VGGT(mcfg)
+        init_weights_(model, seed=cfg.seed)
         if cfg.init:
-            heads = tuple(h for h in ("camera", "depth", "point", "track") if getattr(mcfg, f"enable_{h}"))
-            model = load_model(cfg.init, config=mcfg, heads=heads)
-        else:
-            model = VGGT(mcfg)
-            init_weights_(model, seed=cfg.seed)
+            fresh = load_init_weights(model, cfg.init)
+            if fresh and self.dist.main:
+                log.info("init %s has no %s head: %s start from scratch", cfg.init, "/".join(fresh), "they")
         model.set_grad_checkpointing(cfg.grad_checkpointing)
         return model.to(self.device)
 
@@ -497,3 +498,33 @@ def _tensorboard(path: Path):  # noqa: ANN202
         log.warning("tensorboard is not installed: logging to log.jsonl only")
         return None
     return SummaryWriter(str(path))
+
+
+def load_init_weights(model: VGGT, source: str) -> tuple[str, ...]:
+    """Copy the weights of ``source`` into ``model`` (a fresh, initialised model) for fine-tuning.
+
+    Every parameter of the trunk and of each head that ``source`` has must be there with the same shape;
+    a head of ``model`` that ``source`` lacks entirely keeps its fresh initialisation (e.g. a track head
+    added to a camera + depth model). Heads of ``source`` that ``model`` does not have are ignored.
+    Returns the names of the heads left fresh.
+    """
+    path, _ = resolve_source(source)
+    state, _ = read_state_dict(path, torch.float32)
+    own = model.state_dict()
+    fresh = tuple(
+        h for h in model.enabled_heads() if not any(k.startswith(f"{h}_head.") for k in state)
+    )
+    fresh_prefixes = tuple(f"{h}_head." for h in fresh)
+    other_heads = tuple(f"{h}_head." for h in HEADS if h not in model.enabled_heads())
+    missing = [k for k in own if k not in state and not k.startswith(fresh_prefixes)]
+    unexpected = [k for k in state if k not in own and not k.startswith(other_heads)]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", wrong))
+            if keys
+        )
+        raise ValueError(f"init {source} does not match the model config ({detail})")
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return fresh
