@@ -246,7 +246,7 @@ class Trainer:
         if cfg.init:
             fresh = load_init_weights(model, cfg.init)
             if fresh and self.dist.main:
-                log.info("init %s has no %s head: %s start from scratch", cfg.init, "/".join(fresh), "they")
+                log.info("init %s has no %s head (%s from scratch)", cfg.init, " / ".join(fresh), "initialised")
         model.set_grad_checkpointing(cfg.grad_checkpointing)
         return model.to(self.device)
 
@@ -280,7 +280,7 @@ class Trainer:
     def _resume(self) -> None:
         path = latest_checkpoint(self.out_dir)
         if path is None:
-            log.info("no checkpoint in %s: starting from scratch", self.out_dir)
+            log.info("no checkpoint in %s: starting at step 0", self.out_dir)
             return
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
