@@ -4,9 +4,10 @@
 #      skipping those already there (2,000 scenes: ~7 min on 2 cores);
 #   2. stage 1, `small-synthetic-long`: camera + depth heads, conv patch embedding, 168 px wide (heights
 #      112-168), 2-8 frames; 1,802 steps (it was stopped there: the camera head had collapsed to one pose);
-#   3. stage 2, `small-synthetic-long-point`: + the point map, from stage 1's weights, 80 minutes;
+#   3. stage 2, `small-synthetic-long-point`: + the point map, from stage 1's weights; 881 steps (stopped there:
+#      no change in the cameras);
 #   4. stage 3, `small-synthetic-long-heads`: all four heads from stage 2's weights (the track head fresh, tracks
-#      from the engine's exact correspondences), heights 140-168, 25 minutes;
+#      from the engine's exact correspondences), heights 140-168, 72 minutes;
 #   5. write the fp16 candidate runs/vggt-small-long-heads/vggt-small.safetensors and the learning curve of the
 #      three stages end to end.
 #
