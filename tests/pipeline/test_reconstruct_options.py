@@ -53,6 +53,20 @@ def test_option_errors(tiny_model, image_folder, tmp_path):
         reconstruct([image_folder], model=tiny_model, size=SIZE, shared_camera=True)
 
 
+def test_ba_raises_a_too_small_default_input_to_what_tracks_need(tiny_model, image_folder):
+    """A model whose default width gives 168x126 inputs: --ba without --size widens them to >= 128 px a side."""
+    from openvggt.pipeline.inputs import collect_inputs, load_frames
+    from openvggt.predictor import Predictor
+
+    predictor = Predictor(model=tiny_model, device="cpu", size=168)
+    rec = reconstruct([image_folder], predictor=predictor, ba=True)
+    width = rec.depth.shape[-1]
+    assert min(rec.depth.shape[-2:]) >= 128 and width > 168
+    smaller, _ = load_frames(collect_inputs([image_folder])[:1], "crop", width - 14)
+    assert min(smaller.shape[-2:]) < 128  # the smallest width that fits
+    assert "tracking" in rec.timings  # the tracks ran (a random model's tracks may then be too poor for BA)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_unavailable_device_is_one_line(tmp_path, image_folder, tiny_weights, capsys):
     args = ["reconstruct", str(image_folder), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)]

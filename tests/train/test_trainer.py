@@ -159,8 +159,7 @@ def test_init_without_a_head_starts_that_head_fresh_and_copies_the_rest(scenes, 
     """Stage 2 of a staged recipe: a camera + depth model initialises a model that also trains the point head."""
     from openvggt.io.checkpoint import save_model
     from openvggt.models.config import VGGTConfig
-    from openvggt.models.init import random_model
-    from openvggt.models.init import init_weights_
+    from openvggt.models.init import init_weights_, random_model
     from openvggt.models.vggt import VGGT
     from openvggt.train.trainer import load_init_weights
 

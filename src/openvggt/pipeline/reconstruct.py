@@ -310,7 +310,13 @@ def reconstruct(
             mode=options.mode, size=options.size,
         )  # fmt: skip
     with timer("load images"):
-        images, metas = load_frames(frames, options.mode, predictor.size)
+        size = predictor.size
+        if options.ba and options.size is None and len(frames) > 1:  # a small model's default input can be too
+            while min(load_frames(frames[:1], options.mode, size)[0].shape[-2:]) < MIN_TRACK_SIDE:  # small to track
+                size += predictor.config.patch_size
+            if size != predictor.size:
+                log.info("--ba: model input raised to %d px wide so that tracks get %d px a side", size, MIN_TRACK_SIDE)
+        images, metas = load_frames(frames, options.mode, size)
     if options.ba and len(frames) > 1 and min(images.shape[-2:]) < MIN_TRACK_SIDE:  # fail before inference
         raise InputError(
             f"--ba tracks points, which needs a model input of at least {MIN_TRACK_SIDE} px per side; this one "

@@ -232,7 +232,9 @@ SMALL_SYNTHETIC_LONG_HEADS = dataclasses.replace(
 SMALL_SYNTHETIC_GPU = dataclasses.replace(
     SMALL_SYNTHETIC_LONG_HEADS,
     init=None,
-    data=dataclasses.replace(SMALL_SYNTHETIC_LONG_HEADS.data, root="data/synth_gpu", frames_per_batch=48, num_workers=12),
+    data=dataclasses.replace(
+        SMALL_SYNTHETIC_LONG_HEADS.data, root="data/synth_gpu", frames_per_batch=48, num_workers=12
+    ),
     optim=dataclasses.replace(SMALL_SYNTHETIC_LONG.optim, lr=4e-4, warmup_frac=0.05),
     max_minutes=6.0,
     out_dir="runs/vggt-small-gpu",

@@ -27,8 +27,8 @@ from torch import nn
 
 import openvggt.runtime as runtime
 from openvggt.io.checkpoint import save_model
-from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.init import init_weights_
+from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.vggt import HEADS, VGGT
 from openvggt.train.config import TrainConfig
 from openvggt.train.data import step_batches
@@ -511,9 +511,7 @@ def load_init_weights(model: VGGT, source: str) -> tuple[str, ...]:
     path, _ = resolve_source(source)
     state, _ = read_state_dict(path, torch.float32)
     own = model.state_dict()
-    fresh = tuple(
-        h for h in model.enabled_heads() if not any(k.startswith(f"{h}_head.") for k in state)
-    )
+    fresh = tuple(h for h in model.enabled_heads() if not any(k.startswith(f"{h}_head.") for k in state))
     fresh_prefixes = tuple(f"{h}_head." for h in fresh)
     other_heads = tuple(f"{h}_head." for h in HEADS if h not in model.enabled_heads())
     missing = [k for k in own if k not in state and not k.startswith(fresh_prefixes)]
