@@ -118,3 +118,13 @@ def test_track_command_writes_tracks_and_overlays(tmp_path, image_folder, tiny_w
     assert doc["tracks"][2]["query"] == {"frame": 1, "x": 150.5, "y": 100.0} and len(doc["tracks"][0]["points"]) == 3
     assert sorted(p.name for p in (out / "overlays").iterdir()) == ["frame_0.png", "frame_1.png", "frame_2.png"]
     assert "tracked 3 points through 3 frames" in capsys.readouterr().out
+
+
+def test_track_raises_a_too_small_default_input_to_what_tracks_need(tiny_model, image_folder):
+    """`openvggt track` with a model whose default width gives inputs under 128 px a side widens them."""
+    from openvggt.pipeline.track import track_points
+
+    result = track_points([image_folder], np.array([[0, 20.0, 30.0]]), predictor=Predictor(model=tiny_model, size=168))
+    width, height = result.settings["model_size"]
+    smaller, _ = load_frames(collect_inputs([image_folder])[:1], "crop", width - 14)
+    assert min(width, height) >= 128 and min(smaller.shape[-2:]) < 128

@@ -212,3 +212,11 @@ def load_frames(frames: Sequence[InputFrame], mode: str, size: int) -> tuple[np.
             meta = replace(meta, source=frame.source)
         out.append(meta)
     return tensor, out
+
+
+def size_for_tracks(frames: Sequence[InputFrame], mode: str, size: int, step: int, min_side: int) -> int:
+    """The smallest model input width, from ``size`` up in steps of ``step`` (the patch size), at which the first
+    frame's input has ``min_side`` pixels a side: what a small model's default width needs for the track head."""
+    while min(load_frames(frames[:1], mode, size)[0].shape[-2:]) < min_side:
+        size += step
+    return size

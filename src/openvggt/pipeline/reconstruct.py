@@ -39,7 +39,7 @@ from openvggt.pipeline.ba import BAOptions, BAResult, bundle_adjust_tracks
 from openvggt.pipeline.colmap_export import build_model
 from openvggt.pipeline.evaluate import check_reference, compare_cameras
 from openvggt.pipeline.inference import load_predictor
-from openvggt.pipeline.inputs import InputFrame, collect_inputs, load_frames
+from openvggt.pipeline.inputs import InputFrame, collect_inputs, load_frames, size_for_tracks
 from openvggt.pipeline.keypoints import detect_corners
 from openvggt.pipeline.outputs import save_reconstruction
 from openvggt.pipeline.timing import StageTimer
@@ -311,9 +311,8 @@ def reconstruct(
         )  # fmt: skip
     with timer("load images"):
         size = predictor.size
-        if options.ba and options.size is None and len(frames) > 1:  # a small model's default input can be too
-            while min(load_frames(frames[:1], options.mode, size)[0].shape[-2:]) < MIN_TRACK_SIDE:  # small to track
-                size += predictor.config.patch_size
+        if options.ba and options.size is None and len(frames) > 1:  # a small model's default width can be too small
+            size = size_for_tracks(frames, options.mode, size, predictor.config.patch_size, MIN_TRACK_SIDE)
             if size != predictor.size:
                 log.info("--ba: model input raised to %d px wide so that tracks get %d px a side", size, MIN_TRACK_SIDE)
         images, metas = load_frames(frames, options.mode, size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import colorsys
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,14 @@ from PIL import ImageDraw
 from openvggt.errors import InputError
 from openvggt.io.images import load_image_rgb
 from openvggt.pipeline.inference import load_predictor
-from openvggt.pipeline.inputs import InputFrame, collect_inputs, load_frames
+from openvggt.pipeline.inputs import InputFrame, collect_inputs, load_frames, size_for_tracks
 from openvggt.pipeline.outputs import atomic_dir
 from openvggt.pipeline.queries import parse_queries, queries_to_model
 from openvggt.pipeline.timing import StageTimer
-from openvggt.pipeline.tracking import Tracks, feature_maps, track_queries
+from openvggt.pipeline.tracking import MIN_TRACK_SIDE, Tracks, feature_maps, track_queries
 from openvggt.predictor import Predictor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,7 +82,12 @@ def track_points(
             weights, ("track",), model=model, predictor=predictor, device=device, dtype=dtype, mode=mode, size=size
         )
     with timer("load images"):
-        images, metas = load_frames(frames, mode, predictor.size)
+        width = predictor.size
+        if size is None:  # a small model's default width can be too small for the track head
+            width = size_for_tracks(frames, mode, width, predictor.config.patch_size, MIN_TRACK_SIDE)
+            if width != predictor.size:
+                log.info("model input raised to %d px wide so that tracks get %d px a side", width, MIN_TRACK_SIDE)
+        images, metas = load_frames(frames, mode, width)
         query_xy = queries_to_model(q, metas, names)
     with timer("inference"):
         out = predictor(images, heads=(), keep_intermediates=True)
