@@ -246,7 +246,7 @@ class Trainer:
         if cfg.init:
             fresh = load_init_weights(model, cfg.init)
             if fresh and self.dist.main:
-                log.info("init %s has no %s head (%s from scratch)", cfg.init, " / ".join(fresh), "initialised")
+                log.info("init %s has no %s head (initialised from scratch)", cfg.init, " / ".join(fresh))
         model.set_grad_checkpointing(cfg.grad_checkpointing)
         return model.to(self.device)
 
