@@ -111,3 +111,14 @@ def test_gt_encoding_round_trips_focal_and_frame0_identity(batches):
         # The training target of the camera loss is this encoding: its loss against itself is 0.
         loss = camera_loss([g, g], g)["loss_camera"]
         assert float(loss) == 0.0
+
+
+def test_a_track_only_model_has_nothing_to_validate_and_heads_none_is_empty(batches):
+    from openvggt.models.config import VGGTConfig
+    from openvggt.models.init import random_model
+
+    model = random_model(VGGTConfig.preset("vggt-tiny").with_heads(camera=False, depth=False, point=False))
+    assert model.enabled_heads() == ("track",)
+    assert evaluate(model, batches[:1], torch.device("cpu")) == ({}, None)
+    out = model(batches[0]["images"], heads=())
+    assert out.pose_enc is None and out.depth is None and out.track is None

@@ -205,6 +205,8 @@ class VGGT(nn.Module, PretrainedMixin):
         if query_points is not None and query_points.ndim == 2:
             query_points = query_points.unsqueeze(0)  # [N, 2] -> [1, N, 2]
         run = self._select_heads(heads, query_points is not None)
+        if not run:
+            return VGGTOutput()
         missing = self.layers_for(run) - set(inter.tokens)
         if missing:
             raise ValueError(f"heads {run} read layers {sorted(missing)}, which these intermediates do not hold")

@@ -42,10 +42,13 @@ def evaluate(model, batches: Sequence[dict], device: torch.device) -> tuple[dict
     model.eval()
     rows: dict[str, list[float]] = {}
     first_depth = None
+    heads = tuple(h for h in ("camera", "depth") if h in model.enabled_heads())
+    if not heads:  # e.g. a track-only model: nothing here to measure
+        return {}, None
     try:
         for batch in batches:
             images = batch["images"].to(device)
-            out = model(images, heads=tuple(h for h in ("camera", "depth") if h in model.enabled_heads()))
+            out = model(images, heads=heads)
             if out.pose_enc is not None:
                 extr = decode_cameras(out.pose_enc, tuple(images.shape[-2:]))
                 cam = camera_metrics(extr[0].cpu().numpy(), batch["extrinsics"][0].numpy())
