@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     identity = np.repeat(np.eye(3, 4)[None], args.frames, 0)
     print("| scene | GT rel. rot. (median °) | predicted rel. rot. | rot. error | GT |t| | predicted |t| |")
     print("|---|---:|---:|---:|---|---|")
+    pooled: dict[str, list[np.ndarray]] = {"rot": [], "gt_rot": [], "trans": [], "pred_rot": []}
     for i in range(len(ds)):
         b = collate([ds[i]])
         images = b["images"].clone().requires_grad_(True)
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         ext = decode_cameras(out.pose_enc.detach(), tuple(images.shape[-2:]))[0].numpy()
         gt = b["extrinsics"][0].numpy()
         err = relative_pose_errors(ext, gt)
+        pooled["rot"].append(err.rot_deg)
+        pooled["gt_rot"].append(relative_pose_errors(identity, gt).rot_deg)
+        pooled["pred_rot"].append(relative_pose_errors(identity, ext).rot_deg)
+        pooled["trans"].append(err.trans_deg)
         print(
             f"| {b['seq_name'][0]} | {np.median(relative_pose_errors(identity, gt).rot_deg):.1f} | "
             f"{np.median(relative_pose_errors(identity, ext).rot_deg):.1f} | {np.median(err.rot_deg):.1f} | "
@@ -61,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             grad = images.grad[0].abs().flatten(1).sum(1)
             first = ", ".join(f"{v:.1e}" for v in grad.tolist())
     print(f"\n|d pose(frame 1) / d pixels(frame s)| summed, scene 0, s = 0..{args.frames - 1}: {first}")
+    rot, gt_rot, pred_rot, trans = (np.concatenate(pooled[k]) for k in ("rot", "gt_rot", "pred_rot", "trans"))
+    print(
+        f"all {len(rot)} pairs: median rotation error {np.median(rot):.1f} deg against {np.median(gt_rot):.1f} for "
+        f"the identity (predicted rel. rotation {np.median(pred_rot):.1f}); RRA@15 {100 * (rot < 15).mean():.1f} "
+        f"(identity {100 * (gt_rot < 15).mean():.1f}); median translation-direction error {np.nanmedian(trans):.1f} "
+        f"deg, RTA@15 {100 * (trans < 15).mean():.1f}"
+    )
     return 0
 
 

@@ -29,8 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = ("ate_rmse", "rpe_trans", "rpe_rot_deg", "auc30", "abs_rel", "abs_rel_per_frame_median")
 
 
-def _child(args: list[str], threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"))
+# glibc's default reuses freed heap and raises its mmap threshold as large blocks are freed, so a process's RSS can
+# stay flat while its live tensors grow by hundreds of MB. With a fixed 64 KiB threshold every tensor of any size
+# is mapped on allocation and unmapped on free: the RSS then follows the live bytes (the onepass measurement).
+EXACT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536"}
+
+
+def _child(args: list[str], threads: int, env_extra: dict | None = None) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT / "src"), **(env_extra or {}))
     proc = subprocess.run(
         [sys.executable, __file__, *args, "--threads", str(threads)], env=env, capture_output=True, text=True
     )
@@ -170,23 +176,45 @@ def onepass(a: argparse.Namespace) -> list[dict]:
     frame count under ``--max-gb``, and a check run at that count."""
     rows = []
     for s in [int(x) for x in a.probe.split(",")]:
-        rows.append(_child(_forward_args(a, s), a.threads))
+        rows.append(_child(_forward_args(a, s), a.threads, EXACT_MALLOC))
         print(rows[-1], file=sys.stderr)
     import numpy as np
 
     s = np.array([r["frames"] for r in rows], float)
-    m = np.array([r["peak_rss_mb"] for r in rows], float)
-    slope, intercept = np.polyfit(s, m, 1)
-    largest = int((a.max_gb * 1024 - intercept) // slope)
-    fit = {"fit_mb_per_frame": round(slope, 2), "fit_base_mb": round(intercept, 1), "predicted_largest": largest}
+    fit: dict = {}
+    largest = None
+    # One line per stage where the rows have them (the aggregator's peak grows faster than the heads' but starts
+    # lower), the largest count is where the first line reaches the budget.
+    keys = ["aggregator_peak_mb", "heads_peak_mb"] if all("heads_peak_mb" in r for r in rows) else ["peak_rss_mb"]
+    for key in keys:
+        m = np.array([r[key] for r in rows], float)
+        slope, intercept = np.polyfit(s, m, 1)
+        name = key.removesuffix("_mb").removesuffix("_peak").removesuffix("_rss")
+        fit[f"{name}_mb_per_frame"] = round(float(slope), 2)
+        fit[f"{name}_base_mb"] = round(float(intercept), 1)
+        count = int((a.max_gb * 1e9 / 2**20 - intercept) // slope)
+        largest = count if largest is None else min(largest, count)
+        if len(rows) >= 3:  # check the line on a count it was not fitted to: the largest probe from the others
+            s1, i1 = np.polyfit(s[:-1], m[:-1], 1)
+            fit[f"{name}_held_out"] = {
+                "frames": int(s[-1]),
+                "predicted_mb": round(float(s1 * s[-1] + i1), 1),
+                "measured_mb": float(m[-1]),
+            }
+    fit["max_gb"] = a.max_gb
+    fit["predicted_largest"] = largest
     print(fit, file=sys.stderr)
     if a.verify:
-        rows.append(_child(_forward_args(a, largest), a.threads))
+        rows.append(_child(_forward_args(a, largest), a.threads, EXACT_MALLOC))
     return rows + [fit]
 
 
-class _RssSampler:
-    """Peak resident memory of this process while the ``with`` block runs (sampled every 20 ms)."""
+class _StagePeak:
+    """Peak resident memory of this process while the ``with`` block runs.
+
+    On Linux exact: the kernel's high-water mark (``VmHWM``) is reset on entry (``/proc/self/clear_refs``) and
+    read on exit. Elsewhere sampled every 20 ms (can miss short peaks).
+    """
 
     def __enter__(self):  # noqa: ANN204
         import threading
@@ -194,6 +222,12 @@ class _RssSampler:
         import psutil
 
         self.peak, self._stop, proc = 0, threading.Event(), psutil.Process()
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self._exact = True
+            return self
+        except OSError:
+            self._exact = False
 
         def sample() -> None:
             while not self._stop.is_set():
@@ -205,8 +239,37 @@ class _RssSampler:
         return self
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
+        if self._exact:
+            line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM"))
+            self.peak = int(line.split()[1]) * 1024
+            return
         self._stop.set()
         self._thread.join()
+
+
+def _measured(fn, peaks: dict, name: str):  # noqa: ANN001, ANN202
+    """``fn`` with its call's peak RSS recorded in ``peaks[name]``."""
+
+    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with _StagePeak() as stage:
+            result = fn(*args, **kwargs)
+        peaks[name] = stage.peak
+        return result
+
+    return run
+
+
+def _release_free_heap() -> None:
+    """Give the allocator's free pages back to the OS (glibc ``malloc_trim``), so that the RSS measured next is
+    what the forward pass itself needs and not what it finds left over from building the model."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the measurement is then an underestimate at small counts
+        pass
 
 
 def forward_one(a: argparse.Namespace) -> dict:
@@ -216,15 +279,23 @@ def forward_one(a: argparse.Namespace) -> dict:
     from openvggt import Predictor
     from openvggt.models.config import VGGTConfig
     from openvggt.models.init import random_model
+    from openvggt.runtime import load_dtype
 
     model = random_model(VGGTConfig.preset(a.preset).with_heads(point=False, track=False))
     if a.device == "cuda":  # weights in the compute dtype on the GPU (what one would deploy)
         model = model.to(dict(bf16=torch.bfloat16, fp16=torch.float16).get(a.dtype, torch.float32))
+    else:  # the dtype Predictor(weights, dtype=...) loads into on the CPU: bf16 weights for bf16, no fp32 copy
+        model = model.to(load_dtype("cpu", a.dtype))
     predictor = Predictor(model=model, device=a.device, dtype=a.dtype)
     images = torch.rand(a.frames, 3, a.height, a.width)
-    sampler = _RssSampler()  # the forward pass's own peak: building the model can peak higher than small passes
+    _release_free_heap()  # building in fp32 and casting leaves GBs of freed heap that a forward would reuse
+    # The two stages peak differently: the aggregator with one block's temporaries for all frames, the heads with
+    # the kept layers plus a DPT chunk's working set. Each is linear in the frame count with its own slope.
+    peaks: dict[str, int] = {}
+    model.forward_intermediates = _measured(model.forward_intermediates, peaks, "aggregator")
+    model.forward_heads = _measured(model.forward_heads, peaks, "heads")
     start = time.perf_counter()
-    with sampler:
+    with _StagePeak() as whole:
         out = predictor(images, heads=("camera", "depth"))
     row = {
         "frames": a.frames,
@@ -233,7 +304,9 @@ def forward_one(a: argparse.Namespace) -> dict:
         "device": a.device,
         "wall_s": round(time.perf_counter() - start, 1),
         "finite": bool(torch.isfinite(out.depth).all() and torch.isfinite(out.pose_enc).all()),
-        "peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "peak_rss_mb": round(max(whole.peak, *peaks.values()) / 2**20, 1),
+        "aggregator_peak_mb": round(peaks["aggregator"] / 2**20, 1),
+        "heads_peak_mb": round(peaks["heads"] / 2**20, 1),
         "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if a.device == "cuda":  # the GPU's peak replaces RSS as the quantity that limits the frame count
