@@ -91,6 +91,8 @@ class LossConfig:
     depth_weight: float = 1.0
     point_weight: float = 1.0
     track_weight: float = 0.05
+    # > 0: cross-entropy of the global attention to the GT correspondences (train/attn_match.py; needs tracks)
+    attn_match_weight: float = 0.0
     # camera
     camera_loss_type: str = "huber"
     huber_delta: float = 1.0

@@ -30,6 +30,7 @@ from openvggt.io.checkpoint import save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.vggt import HEADS, VGGT
+from openvggt.train.attn_match import AttentionMatch, batch_queries
 from openvggt.train.config import TrainConfig
 from openvggt.train.data import step_batches
 from openvggt.train.losses import total_loss
@@ -312,6 +313,18 @@ class Trainer:
         queries = None
         if self.model.track_head is not None and "tracks" in batch:
             queries = batch["tracks"][:, 0]  # [B, N, 2] positions in frame 0
+        weight = self.loss_cfg.attn_match_weight
+        if weight > 0 and "tracks" in batch:
+            agg = self.model.aggregator
+            scene, token, target, per_frame = batch_queries(batch, self.model.config.patch_size, agg.patch_start_idx)
+            with self.autocast, AttentionMatch(agg, scene, token, target, per_frame, agg.patch_start_idx) as match:
+                preds = self.ddp(batch["images"], query_points=queries, track_logits=True)
+            objective, terms = total_loss(preds, batch, self.loss_cfg)
+            if match.losses:
+                terms["loss_attn_match"] = match.loss()
+                objective = objective + weight * terms["loss_attn_match"]
+                terms["objective"] = objective
+            return objective, terms
         with self.autocast:
             preds = self.ddp(batch["images"], query_points=queries, track_logits=True)
         return total_loss(preds, batch, self.loss_cfg)

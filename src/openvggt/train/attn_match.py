@@ -1,0 +1,121 @@
+"""Correspondence supervision of the trunk's global attention (training only; ours, not the paper's).
+
+The synthetic engine gives exact correspondences (the track targets). For a point seen in frame 0 and in frame
+``s > 0``, the patch token of frame ``s`` that holds it should attend, among frame 0's patch tokens, to the one
+that holds the same point. This module turns that into a loss on the attention logits of every global block:
+for each such query, the head-averaged softmax over frame 0's patches, cross-entropy to the GT patch. It adds no
+parameter and changes nothing at inference; the logits are recomputed from the block's own ``qkv`` projection,
+norms and RoPE for the queried tokens and frame 0's patches only (a small fraction of a block's work).
+
+Why: ``docs/training_study.md`` §10 shows that the global attention of every trunk trained here is at chance as a
+matcher, which leaves the camera head nothing to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from openvggt.layers.rope import RotaryPositionEmbedding2D
+
+__all__ = ["AttentionMatch", "batch_queries", "match_queries"]
+
+
+def match_queries(
+    tracks: Tensor, vis: Tensor, positive: Tensor | None, image_hw: tuple[int, int], patch: int, patch_start: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Queries of the attention-match loss from track targets.
+
+    ``tracks [B, S, N, 2]`` (x, y) pixels, ``vis [B, S, N]``, ``positive [B, N]`` (None: all). Returns
+    ``(scene [M], token [M], target [M])``: the scene, the index of the querying patch token in the scene's
+    global token sequence ``[S * P]`` (frames ``s > 0``), and the index of the GT patch among frame 0's
+    ``h * w`` patches, for every track visible in frame 0 and in that frame.
+    """
+    b, s, n, _ = tracks.shape
+    gh, gw = image_hw[0] // patch, image_hw[1] // patch
+    tokens_per_frame = patch_start + gh * gw
+    col = (tracks[..., 0] // patch).long().clamp(0, gw - 1)
+    row = (tracks[..., 1] // patch).long().clamp(0, gh - 1)
+    cell = row * gw + col  # [B, S, N]
+    ok = vis & vis[:, :1]
+    if positive is not None:
+        ok = ok & positive[:, None]
+    ok[:, 0] = False  # frame 0 is the one looked at
+    scene, frame, track = ok.nonzero(as_tuple=True)
+    token = frame * tokens_per_frame + patch_start + cell[scene, frame, track]
+    target = cell[scene, torch.zeros_like(frame), track]
+    return scene, token, target
+
+
+class AttentionMatch:
+    """Context manager: while active, every global block's attention records its match loss for the queries.
+
+    ``with AttentionMatch(model.aggregator, scene, token, target, tokens_per_frame, patch_start) as m: model(...)``
+    then ``m.loss()`` is the mean cross-entropy over blocks and queries.
+    """
+
+    def __init__(
+        self,
+        aggregator: nn.Module,
+        scene: Tensor,
+        token: Tensor,
+        target: Tensor,
+        tokens_per_frame: int,
+        patch_start: int,
+    ) -> None:
+        self.aggregator = aggregator
+        self.scene, self.token, self.target = scene, token, target
+        self.frame0 = slice(patch_start, tokens_per_frame)
+        self.losses: list[Tensor] = []
+        self.handles: list = []
+
+    def __enter__(self) -> AttentionMatch:
+        if getattr(self.aggregator, "grad_checkpointing", False):
+            raise ValueError("the attention-match loss does not support gradient checkpointing")
+        self.handles = [blk.attn.register_forward_pre_hook(self._hook) for blk in self.aggregator.global_blocks]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def _hook(self, attn: nn.Module, args: tuple) -> None:
+        x = args[0]  # [B, S*P, C], the block's normed input
+        rope_tables = args[1] if len(args) > 1 else None
+        if len(self.token) == 0:
+            return
+        c, heads, d = x.shape[-1], attn.num_heads, attn.head_dim
+        weight, bias = attn.qkv.weight, attn.qkv.bias
+        wq, wk = weight[:c], weight[c : 2 * c]
+        bq, bk = (None, None) if bias is None else (bias[:c], bias[c : 2 * c])
+        q = nn.functional.linear(x[self.scene, self.token], wq, bq).reshape(-1, heads, d)  # [M, h, d]
+        k = nn.functional.linear(x[:, self.frame0], wk, bk)  # [B, hw, C]
+        k = k.reshape(k.shape[0], k.shape[1], heads, d).transpose(1, 2)  # [B, h, hw, d]
+        q, k = attn.q_norm(q), attn.k_norm(k)
+        if attn.rope is not None and rope_tables is not None:
+            cos, sin = rope_tables
+            q = RotaryPositionEmbedding2D.apply(q.transpose(0, 1), (cos[self.token], sin[self.token])).transpose(0, 1)
+            k = RotaryPositionEmbedding2D.apply(k, (cos[self.frame0], sin[self.frame0]))
+        terms = []
+        for b in self.scene.unique().tolist():  # per scene: its queries against its frame 0 (no [M, h, hw, d] copy)
+            sel = self.scene == b
+            logits = torch.einsum("mhd,hkd->mhk", q[sel].float(), k[b].float()) / d**0.5  # [M_b, h, hw]
+            prob = logits.softmax(-1).mean(1)  # head-averaged attention over frame 0's patches, [M_b, hw]
+            terms.append(prob.gather(1, self.target[sel][:, None]).squeeze(1))
+        self.losses.append(-torch.cat(terms).clamp_min(1e-8).log().mean())
+
+    def loss(self) -> Tensor:
+        return torch.stack(self.losses).mean()
+
+
+def batch_queries(batch: Mapping, patch: int, patch_start: int) -> tuple[Tensor, Tensor, Tensor, int]:
+    """:func:`match_queries` of a training batch, plus the tokens per frame."""
+    images = batch["images"]
+    hw = (images.shape[-2], images.shape[-1])
+    scene, token, target = match_queries(
+        batch["tracks"], batch["track_vis_mask"], batch.get("track_positive_mask"), hw, patch, patch_start
+    )
+    return scene, token, target, patch_start + (hw[0] // patch) * (hw[1] // patch)

@@ -1,0 +1,96 @@
+"""The attention-match loss: queries from track targets, logits equal to the blocks' own attention, gradients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import openvggt.layers.attention as attention_mod
+from openvggt.models.config import VGGTConfig
+from openvggt.models.init import random_model
+from openvggt.train.attn_match import AttentionMatch, match_queries
+
+
+def test_queries_map_pixels_to_patch_tokens():
+    # 2 frames of 28 x 42 px at patch 14: 2 x 3 patches, 1 special token -> 7 tokens a frame
+    tracks = torch.tensor([[[[15.0, 3.0], [40.0, 27.0]], [[1.0, 20.0], [30.0, 0.0]]]])  # [B=1, S=2, N=2, 2]
+    vis = torch.tensor([[[True, True], [True, False]]])
+    scene, token, target = match_queries(tracks, vis, None, (28, 42), 14, 1)
+    # only track 0 is visible in both frames; in frame 1 it is at (1, 20): row 1, col 0 -> cell 3
+    assert scene.tolist() == [0] and token.tolist() == [7 + 1 + 3]
+    assert target.tolist() == [1]  # frame 0 at (15, 3): row 0, col 1
+    # negatives (positive=False) are left out
+    _, token, _ = match_queries(tracks, vis, torch.tensor([[False, True]]), (28, 42), 14, 1)
+    assert token.numel() == 0
+
+
+@pytest.fixture()
+def tiny():
+    torch.manual_seed(0)
+    return random_model(VGGTConfig.preset("vggt-tiny").with_heads(camera=False, point=False, track=False))
+
+
+def test_loss_is_the_blocks_own_attention_and_has_gradients(tiny, monkeypatch):
+    agg = tiny.aggregator
+    b, s, hw = 2, 3, (28, 42)
+    images = torch.rand(b, s, 3, *hw)
+    gh, gw = 2, 3
+    start = agg.patch_start_idx
+    per_frame = start + gh * gw
+    g = torch.Generator().manual_seed(1)
+    tracks = torch.rand(b, s, 5, 2, generator=g) * torch.tensor([hw[1] - 1.0, hw[0] - 1.0])
+    vis = torch.rand(b, s, 5, generator=g) > 0.3
+    scene, token, target = match_queries(tracks, vis, None, hw, 14, start)
+    assert len(token) > 0
+
+    seen = []  # (q, k) of every global attention call, as the model computes them (SDPA off)
+    original = attention_mod.attention_math
+
+    def record(q, k, v, attn_mask=None):  # noqa: ANN001, ANN202
+        if q.shape[2] == s * per_frame:
+            seen.append((q.detach(), k.detach()))
+        return original(q, k, v, attn_mask)
+
+    monkeypatch.setattr(attention_mod, "attention_math", record)
+    monkeypatch.setattr(attention_mod.Attention, "use_sdpa", False)
+    with AttentionMatch(agg, scene, token, target, per_frame, start) as match:
+        agg(images, layers=[-1])
+    assert len(match.losses) == len(agg.global_blocks) == len(seen)
+    for loss, (q, k) in zip(match.losses, seen, strict=True):
+        rows = []
+        for m in range(len(token)):
+            qm = q[scene[m], :, token[m]] * q.shape[-1] ** -0.5  # [h, d]
+            km = k[scene[m], :, start:per_frame]  # [h, hw, d]: frame 0's patch keys of the same scene
+            rows.append(torch.einsum("hd,hkd->hk", qm, km))
+        logits = torch.stack(rows)  # [M, h, hw]
+        want = -logits.softmax(-1).mean(1).gather(1, target[:, None]).log().mean()
+        torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-6)
+    match.loss().backward()
+    qkv_grad = agg.global_blocks[0].attn.qkv.weight.grad
+    assert qkv_grad is not None and qkv_grad.abs().sum() > 0
+
+
+def test_a_training_step_logs_and_optimises_the_term(tmp_path):
+    from openvggt.cli import main
+    from openvggt.train.config import DEBUG_TINY
+    from openvggt.train.data import step_batches
+    from openvggt.train.losses import LossConfig
+    from openvggt.train.trainer import Trainer
+
+    assert LossConfig().attn_match_weight == 0.0  # off by default: the paper's objective is unchanged
+    root = tmp_path / "synth"
+    assert main(["synth", str(root), "--scenes", "2", "--frames", "4", "--seed", "0", "--size", "64"]) == 0
+    over = ["data.source=folder", f"data.root={root}", f"out_dir={tmp_path / 'run'}", "data.image_size=56"]
+    over += ["data.track_num=8", "data.val_scenes=0"]
+    logs = {}
+    for weight in (0.0, 1.0):
+        loss = json.dumps({"track": False, "attn_match_weight": weight})
+        trainer = Trainer(DEBUG_TINY.override([*over, f"loss={loss}"]), progress=False)
+        logs[weight] = trainer.train_step(step_batches(trainer.cfg, 0, 1, 0, 14))
+    assert "loss_attn_match" not in logs[0.0]
+    term = logs[1.0]["loss_attn_match"]
+    assert term > 0
+    # same seed, same batch, same initial weights: the objective differs by exactly the new term
+    assert logs[1.0]["objective"] - logs[0.0]["objective"] == pytest.approx(term, rel=1e-4)
