@@ -236,6 +236,9 @@ SMALL_SYNTHETIC_GPU = dataclasses.replace(
         SMALL_SYNTHETIC_LONG_HEADS.data, root="data/synth_gpu", frames_per_batch=48, num_workers=12
     ),
     optim=dataclasses.replace(SMALL_SYNTHETIC_LONG.optim, lr=4e-4, warmup_frac=0.05),
+    # the attention-match loss took the trunk's global attention from chance to matching within minutes on the CPU
+    # (docs/training_study.md section 10), which no other loss did in ~63 k frames
+    loss={**_LONG_LOSS, "attn_match_weight": 0.5},
     max_minutes=6.0,
     out_dir="runs/vggt-small-gpu",
     ckpt_every=250,
