@@ -13,14 +13,12 @@ more than a patch; one that does not stays at or below it. 2 frames a scene (fra
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+import _diagnostics
 import numpy as np
 import torch
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.io.checkpoint import load_model
 from openvggt.layers.rope import RotaryPositionEmbedding2D
 from openvggt.train.data import collate
@@ -56,21 +54,10 @@ def _cell(xy: torch.Tensor, patch: int, gh: int, gw: int) -> tuple[torch.Tensor,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights")
-    p.add_argument("root")
-    p.add_argument("--size", type=int, default=168)
-    p.add_argument("--scenes", type=int, default=8)
-    p.add_argument("--tracks", type=int, default=128)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = _diagnostics.parse(__doc__, argv, frames=None, scenes=8, tracks=128)
     model = load_model(args.weights).eval()  # the trunk is all we use
     agg, patch = model.aggregator, model.config.patch_size
-    cfg = SampleConfig(
-        img_size=args.size, min_height=args.size, min_frames=2, max_frames=2, augment=False, track_num=args.tracks
-    )
-    ds = SceneDataset(scene_folders(args.root)[: args.scenes], cfg)
+    ds = _diagnostics.scenes(args, 2, args.tracks)
     layers = len(agg.global_blocks)
     hit = np.zeros(layers)
     near = np.zeros(layers)

@@ -11,14 +11,12 @@ on GT-valid pixels, in units of the scene's normalised scale (mean point distanc
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+import _diagnostics
 import numpy as np
 import torch
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.io.checkpoint import load_model
 from openvggt.train.data import collate
 
@@ -32,20 +30,9 @@ def _scaled_errors(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights")
-    p.add_argument("root")
-    p.add_argument("--size", type=int, default=168)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--scenes", type=int, default=4)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = _diagnostics.parse(__doc__, argv)
     model = load_model(args.weights, heads=("point",)).eval()
-    cfg = SampleConfig(
-        img_size=args.size, min_height=args.size, min_frames=args.frames, max_frames=args.frames, augment=False
-    )
-    ds = SceneDataset(scene_folders(args.root)[: args.scenes], cfg)
+    ds = _diagnostics.scenes(args, args.frames)
     print("| scene | error to world points, frames 0..S-1 | error to own-camera points | world / own, frames > 0 |")
     print("|---|---|---|---:|")
     ratios = []

@@ -11,39 +11,20 @@ the engine's exact frame-0 correspondences (``data.tracks.build_tracks``, positi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+import _diagnostics
 import numpy as np
 import torch
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.io.checkpoint import load_model
 from openvggt.train.data import collate
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights")
-    p.add_argument("root")
-    p.add_argument("--size", type=int, default=168)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--scenes", type=int, default=8)
-    p.add_argument("--tracks", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = _diagnostics.parse(__doc__, argv, scenes=8, tracks=64)
     model = load_model(args.weights, heads=("track",)).eval()
-    cfg = SampleConfig(
-        img_size=args.size,
-        min_height=args.size,
-        min_frames=args.frames,
-        max_frames=args.frames,
-        augment=False,
-        track_num=args.tracks,
-    )
-    ds = SceneDataset(scene_folders(args.root)[: args.scenes], cfg)
+    ds = _diagnostics.scenes(args, args.frames, args.tracks)
     print("| scene | no-motion error = GT motion (median px) | predicted error | within 4 px: predicted | no motion |")
     print("|---|---:|---:|---:|---:|")
     ratios = []
@@ -65,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {b['seq_name'][0]} | {np.median(still):.1f} | {np.median(err):.1f} | "
             f"{100 * (err < 4).mean():.0f} % | {100 * (still < 4).mean():.0f} % |"
         )
-    print(
-        f"\nmedian predicted / no-motion error over scenes: {np.median(ratios):.2f} (< 1: the trunk matches)"
-    )
+    print(f"\nmedian predicted / no-motion error over scenes: {np.median(ratios):.2f} (< 1: the trunk matches)")
     return 0
 
 
