@@ -7,6 +7,7 @@ and RNG states; so a run killed after checkpoint k and resumed replays steps k+1
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -314,20 +315,19 @@ class Trainer:
         if self.model.track_head is not None and "tracks" in batch:
             queries = batch["tracks"][:, 0]  # [B, N, 2] positions in frame 0
         weight = self.loss_cfg.attn_match_weight
+        match = None
         if weight > 0 and "tracks" in batch:
             agg = self.model.aggregator
             scene, token, target, per_frame = batch_queries(batch, self.model.config.patch_size, agg.patch_start_idx)
-            with self.autocast, AttentionMatch(agg, scene, token, target, per_frame, agg.patch_start_idx) as match:
-                preds = self.ddp(batch["images"], query_points=queries, track_logits=True)
-            objective, terms = total_loss(preds, batch, self.loss_cfg)
-            if match.losses:
-                terms["loss_attn_match"] = match.loss()
-                objective = objective + weight * terms["loss_attn_match"]
-                terms["objective"] = objective
-            return objective, terms
-        with self.autocast:
+            match = AttentionMatch(agg, scene, token, target, per_frame, agg.patch_start_idx)
+        with self.autocast, match or contextlib.nullcontext():
             preds = self.ddp(batch["images"], query_points=queries, track_logits=True)
-        return total_loss(preds, batch, self.loss_cfg)
+        objective, terms = total_loss(preds, batch, self.loss_cfg)
+        if match is not None and match.losses:
+            terms["loss_attn_match"] = match.loss()
+            objective = objective + weight * terms["loss_attn_match"]
+            terms["objective"] = objective
+        return objective, terms
 
     def train_step(self, batches: Iterator[dict]) -> dict[str, float]:
         self.ddp.train()
