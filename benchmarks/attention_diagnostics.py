@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from openvggt.io.checkpoint import load_model
-from openvggt.layers.rope import RotaryPositionEmbedding2D
+from openvggt.train.attn_match import query_keys
 from openvggt.train.data import collate
 
 
@@ -33,14 +33,10 @@ class _Capture:
         self.handles = [blk.attn.register_forward_pre_hook(self.hook) for blk in blocks]
 
     def hook(self, attn, args):  # noqa: ANN001, ANN201
-        x, rope_tables = args[0], args[1] if len(args) > 1 else None
-        n, t, c = x.shape
-        qkv = attn.qkv(x).reshape(n, t, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
-        if attn.rope is not None and rope_tables is not None:
-            q, k = RotaryPositionEmbedding2D.apply(q, rope_tables), RotaryPositionEmbedding2D.apply(k, rope_tables)
-        q = q[0][:, self.queries].float()  # [h, Q, d]
-        logits = q @ k[0].float().transpose(-1, -2) / attn.head_dim**0.5  # [h, Q, T]
+        x = args[0]  # [1, S*P, C]
+        scene = torch.zeros_like(self.queries)
+        q, k = query_keys(attn, x, args[1] if len(args) > 1 else None, scene, self.queries, slice(0, x.shape[1]))
+        logits = torch.einsum("mhd,hkd->hmk", q.float(), k[0].float()) / attn.head_dim**0.5  # [h, Q, T]
         self.probs.append(logits.softmax(-1).mean(0))  # [Q, T]
 
     def close(self) -> None:

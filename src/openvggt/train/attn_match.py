@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from openvggt.layers.rope import RotaryPositionEmbedding2D
 
-__all__ = ["AttentionMatch", "batch_queries", "match_queries"]
+__all__ = ["AttentionMatch", "batch_queries", "match_queries", "query_keys"]
 
 
 def match_queries(
@@ -33,7 +33,6 @@ def match_queries(
     global token sequence ``[S * P]`` (frames ``s > 0``), and the index of the GT patch among frame 0's
     ``h * w`` patches, for every track visible in frame 0 and in that frame.
     """
-    b, s, n, _ = tracks.shape
     gh, gw = image_hw[0] // patch, image_hw[1] // patch
     tokens_per_frame = patch_start + gh * gw
     col = (tracks[..., 0] // patch).long().clamp(0, gw - 1)
@@ -47,6 +46,28 @@ def match_queries(
     token = frame * tokens_per_frame + patch_start + cell[scene, frame, track]
     target = cell[scene, torch.zeros_like(frame), track]
     return scene, token, target
+
+
+def query_keys(
+    attn: nn.Module, x: Tensor, rope_tables: tuple[Tensor, Tensor] | None, scene: Tensor, token: Tensor, keys: slice
+) -> tuple[Tensor, Tensor]:
+    """An attention layer's queries of some tokens and its keys of a token range, as its forward computes them.
+
+    ``x [B, T, C]`` is the layer's (normed) input, ``scene``/``token [M]`` pick the queries; returns ``q [M, h, d]``
+    and ``k [B, h, K, d]`` after the q/k norms and RoPE (from the layer's own ``qkv`` weights).
+    """
+    c, heads, d = x.shape[-1], attn.num_heads, attn.head_dim
+    weight, bias = attn.qkv.weight, attn.qkv.bias
+    bq, bk = (None, None) if bias is None else (bias[:c], bias[c : 2 * c])
+    q = nn.functional.linear(x[scene, token], weight[:c], bq).reshape(-1, heads, d)  # [M, h, d]
+    k = nn.functional.linear(x[:, keys], weight[c : 2 * c], bk)  # [B, K, C]
+    k = k.reshape(k.shape[0], k.shape[1], heads, d).transpose(1, 2)  # [B, h, K, d]
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    if attn.rope is not None and rope_tables is not None:
+        cos, sin = rope_tables
+        q = RotaryPositionEmbedding2D.apply(q.transpose(0, 1), (cos[token], sin[token])).transpose(0, 1)
+        k = RotaryPositionEmbedding2D.apply(k, (cos[keys], sin[keys]))
+    return q, k
 
 
 class AttentionMatch:
@@ -83,22 +104,10 @@ class AttentionMatch:
         self.handles = []
 
     def _hook(self, attn: nn.Module, args: tuple) -> None:
-        x = args[0]  # [B, S*P, C], the block's normed input
-        rope_tables = args[1] if len(args) > 1 else None
         if len(self.token) == 0:
             return
-        c, heads, d = x.shape[-1], attn.num_heads, attn.head_dim
-        weight, bias = attn.qkv.weight, attn.qkv.bias
-        wq, wk = weight[:c], weight[c : 2 * c]
-        bq, bk = (None, None) if bias is None else (bias[:c], bias[c : 2 * c])
-        q = nn.functional.linear(x[self.scene, self.token], wq, bq).reshape(-1, heads, d)  # [M, h, d]
-        k = nn.functional.linear(x[:, self.frame0], wk, bk)  # [B, hw, C]
-        k = k.reshape(k.shape[0], k.shape[1], heads, d).transpose(1, 2)  # [B, h, hw, d]
-        q, k = attn.q_norm(q), attn.k_norm(k)
-        if attn.rope is not None and rope_tables is not None:
-            cos, sin = rope_tables
-            q = RotaryPositionEmbedding2D.apply(q.transpose(0, 1), (cos[self.token], sin[self.token])).transpose(0, 1)
-            k = RotaryPositionEmbedding2D.apply(k, (cos[self.frame0], sin[self.frame0]))
+        q, k = query_keys(attn, args[0], args[1] if len(args) > 1 else None, self.scene, self.token, self.frame0)
+        d = q.shape[-1]
         terms = []
         for b in self.scene.unique().tolist():  # per scene: its queries against its frame 0 (no [M, h, hw, d] copy)
             sel = self.scene == b
