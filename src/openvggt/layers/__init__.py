@@ -5,7 +5,7 @@ from openvggt.layers.block import Block
 from openvggt.layers.layer_scale import LayerScale
 from openvggt.layers.linear import Linear, drop_cast_caches
 from openvggt.layers.mlp import Mlp
-from openvggt.layers.patch_embed import DinoV2Encoder, PatchEmbed
+from openvggt.layers.patch_embed import DinoV2Encoder, PatchEmbed, sincos_table
 from openvggt.layers.rope import RotaryPositionEmbedding2D, patch_positions
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "attention_math",
     "drop_cast_caches",
     "patch_positions",
+    "sincos_table",
 ]

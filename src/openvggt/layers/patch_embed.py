@@ -15,19 +15,50 @@ from torch.utils.checkpoint import checkpoint
 from openvggt.layers.block import Block
 
 
-class PatchEmbed(nn.Module):
-    """``[N, 3, H, W]`` -> ``[N, (H/p)*(W/p), C]`` patch tokens, row-major over the patch grid."""
+def sincos_table(h: int, w: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Fixed 2-D sine-cosine positions of an ``h x w`` patch grid, ``[h*w, dim]`` row-major, in float32.
 
-    def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3):
+    The first half of the channels encodes the row index, the second half the column index; each half is
+    ``[sin(i * f_k), cos(i * f_k)]`` over ``dim / 4`` frequencies ``f_k = 100^(-k / (dim / 4))`` (periods from
+    2 pi to ~600 patches, so every grid up to 518 px stays unambiguous). Integer patch indices, as the RoPE uses,
+    so any grid size gets the same code for the same patch.
+    """
+    if dim % 4:
+        raise ValueError(f"a 2-D sine-cosine table needs dim divisible by 4, got {dim}")
+    quarter = dim // 4
+    freqs = 100.0 ** (-torch.arange(quarter, dtype=torch.float64, device=device) / quarter)  # [dim/4]
+    rows = torch.arange(h, dtype=torch.float64, device=device).repeat_interleave(w)  # [h*w]
+    cols = torch.arange(w, dtype=torch.float64, device=device).repeat(h)  # [h*w]
+    parts = []
+    for idx in (rows, cols):
+        angle = idx[:, None] * freqs[None]  # [h*w, dim/4]
+        parts += [angle.sin(), angle.cos()]
+    return torch.cat(parts, dim=1).float()  # [h*w, dim]
+
+
+class PatchEmbed(nn.Module):
+    """``[N, 3, H, W]`` -> ``[N, (H/p)*(W/p), C]`` patch tokens, row-major over the patch grid.
+
+    ``pos_embed="sincos"`` adds :func:`sincos_table` (no parameters); ``"none"`` leaves the tokens position-free.
+    """
+
+    def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3, pos_embed: str = "none"):
         super().__init__()
+        if pos_embed not in ("none", "sincos"):
+            raise ValueError(f"unknown pos_embed {pos_embed!r}; choose 'none' or 'sincos'")
         self.patch_size = patch_size
+        self.pos_embed = pos_embed
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
-        return self.proj(x).flatten(2).transpose(1, 2)  # [B, C, h, w] -> [B, h*w, C]
+        tokens = self.proj(x).flatten(2).transpose(1, 2)  # [B, C, h, w] -> [B, h*w, C]
+        if self.pos_embed == "sincos":
+            table = sincos_table(h // self.patch_size, w // self.patch_size, tokens.shape[-1], x.device)
+            tokens = tokens + table.to(tokens.dtype)  # [h*w, C] broadcast over B
+        return tokens
 
 
 class DinoV2Encoder(nn.Module):

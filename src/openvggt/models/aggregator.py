@@ -32,7 +32,7 @@ class Aggregator(nn.Module):
         self.cfg = cfg
         c, pe = cfg.embed_dim, cfg.patch_embed
         if pe.arch == "conv":
-            self.patch_embed: nn.Module = PatchEmbed(cfg.patch_size, c)
+            self.patch_embed: nn.Module = PatchEmbed(cfg.patch_size, c, pos_embed=pe.pos_embed)
         elif pe.arch == "dinov2_reg":
             self.patch_embed = DinoV2Encoder(
                 c, pe.depth, pe.num_heads, pe.mlp_ratio, cfg.patch_size, pe.img_size, pe.num_register_tokens

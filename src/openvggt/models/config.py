@@ -28,6 +28,11 @@ class PatchEmbedConfig:
 
     ``arch="dinov2_reg"``: a DINOv2 ViT with register tokens whose width equals the aggregator's
     ``embed_dim``; ``arch="conv"``: a single 14x14 patch convolution.
+
+    ``pos_embed`` (conv only): ``"none"`` or ``"sincos"``, a fixed 2-D sine-cosine table of each patch's integer
+    (row, column) added to its token. The convolution alone gives the tokens no absolute position (attention's RoPE
+    acts on queries and keys, never on the values), so a global-attention match cannot tell the camera token *where*
+    the matching patch was; DINOv2 has its own learned table (``docs/training_study.md`` section 11).
     """
 
     arch: str = "dinov2_reg"
@@ -37,6 +42,13 @@ class PatchEmbedConfig:
     num_register_tokens: int = 4
     # Size the positional embedding was trained at (the table has (img_size/patch)^2 + 1 rows).
     img_size: int = 518
+    pos_embed: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.pos_embed not in ("none", "sincos"):
+            raise ValueError(f"unknown patch_embed.pos_embed {self.pos_embed!r}; choose 'none' or 'sincos'")
+        if self.pos_embed != "none" and self.arch != "conv":
+            raise ValueError("patch_embed.pos_embed applies to arch='conv' only (DINOv2 has its own table)")
 
 
 @dataclass(frozen=True)
