@@ -10,12 +10,20 @@ from openvggt.data.dataset import SceneDataset, scene_folders
 from openvggt.data.sample import SampleConfig
 
 
-def parse(doc: str, argv: list[str] | None, *, frames: int | None = 8, scenes: int = 4, tracks: int | None = None):  # noqa: ANN201
+def parse(  # noqa: ANN201
+    doc: str,
+    argv: list[str] | None,
+    *,
+    frames: int | None = 8,
+    scenes: int = 4,
+    tracks: int | None = None,
+    size: int = 168,
+):
     """``WEIGHTS SCENES_ROOT [--size] [--frames] [--scenes] [--tracks] [--threads]``; sets the torch threads."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights")
     p.add_argument("root")
-    p.add_argument("--size", type=int, default=168)
+    p.add_argument("--size", type=int, default=size)
     if frames is not None:
         p.add_argument("--frames", type=int, default=frames)
     p.add_argument("--scenes", type=int, default=scenes)

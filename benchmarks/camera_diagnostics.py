@@ -1,7 +1,7 @@
 """Does a trained model's camera head use the images? Per scene: GT vs predicted relative rotations and
 translation norms, and the gradient of one frame's pose with respect to every frame's pixels.
 
-    python benchmarks/camera_diagnostics.py WEIGHTS SCENES_ROOT [--size 112] [--frames 8] [--scenes 4]
+    python benchmarks/camera_diagnostics.py WEIGHTS SCENES_ROOT [--size 112] [--frames 8] [--scenes 4] [--threads 1]
 
 A head that predicts (about) the same pose for every frame shows predicted relative rotations far below
 the GT ones, rotation errors equal to the GT relative rotations, and equal predicted |t| everywhere.
@@ -9,14 +9,11 @@ the GT ones, rotation errors equal to the GT relative rotations, and equal predi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+import _diagnostics
 import numpy as np
-import torch
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.io.checkpoint import load_model
 from openvggt.metrics import relative_pose_errors
 from openvggt.train.data import collate
@@ -28,19 +25,9 @@ def _norms(extrinsics: np.ndarray) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("weights")
-    p.add_argument("root")
-    p.add_argument("--size", type=int, default=112)
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--scenes", type=int, default=4)
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    args = _diagnostics.parse(__doc__, argv, size=112)
     model = load_model(args.weights, heads=("camera",)).eval()
-    cfg = SampleConfig(
-        img_size=args.size, min_height=args.size, min_frames=args.frames, max_frames=args.frames, augment=False
-    )
-    ds = SceneDataset(scene_folders(args.root)[: args.scenes], cfg)
+    ds = _diagnostics.scenes(args, args.frames)
     identity = np.repeat(np.eye(3, 4)[None], args.frames, 0)
     print("| scene | GT rel. rot. (median °) | predicted rel. rot. | rot. error | GT |t| | predicted |t| |")
     print("|---|---:|---:|---:|---|---|")

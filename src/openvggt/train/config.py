@@ -231,6 +231,9 @@ SMALL_SYNTHETIC_LONG_HEADS = dataclasses.replace(
 # GPU: ~6 frames/s per core.
 SMALL_SYNTHETIC_GPU = dataclasses.replace(
     SMALL_SYNTHETIC_LONG_HEADS,
+    # the patch convolution with sine-cosine positions: without them no token value carries where its patch is,
+    # so a global-attention match cannot report a displacement (docs/training_study.md section 11)
+    model={**SMALL_CONV_ALL_HEADS, "patch_embed": {**SMALL_CONV_ALL_HEADS["patch_embed"], "pos_embed": "sincos"}},
     init=None,
     data=dataclasses.replace(
         SMALL_SYNTHETIC_LONG_HEADS.data, root="data/synth_gpu", frames_per_batch=48, num_workers=12

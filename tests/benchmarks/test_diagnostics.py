@@ -1,0 +1,107 @@
+"""The model diagnostics of benchmarks/ run end to end on a tiny model and tiny scenes, and measure what they say."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from openvggt.data.synth.synthetic import SynthConfig, generate_scene, write_scene
+from openvggt.io.checkpoint import save_model
+from openvggt.models.config import PatchEmbedConfig, VGGTConfig
+from openvggt.models.init import random_model
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def scenes_root(tmp_path_factory) -> Path:
+    """Four 8-frame scenes (two video, an indoor and a street one) at 140 px (the track head needs 128 px a side)."""
+    root = tmp_path_factory.mktemp("diag_scenes")
+    for i, family in enumerate(("video", "indoor", "video", "street")):
+        write_scene(generate_scene(3, i, SynthConfig(num_frames=8, size=140, family=family)), root)
+    return root
+
+
+def _tiny(pos_embed: str) -> VGGTConfig:
+    tiny = VGGTConfig.preset("vggt-tiny")
+    return dataclasses.replace(
+        tiny,
+        img_size=140,
+        depth=2,
+        dpt=dataclasses.replace(tiny.dpt, intermediate_layer_idx=(0, 1, 1, 1)),
+        patch_embed=PatchEmbedConfig(arch="conv", pos_embed=pos_embed),
+    )
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("diag_weights")
+    return {p: save_model(random_model(_tiny(p), seed=5), out / f"{p}.safetensors") for p in ("none", "sincos")}
+
+
+@pytest.fixture()
+def bench(monkeypatch):  # noqa: ANN201
+    monkeypatch.syspath_prepend(str(BENCH))
+    threads = torch.get_num_threads()
+    yield lambda name: importlib.import_module(name)
+    torch.set_num_threads(threads)  # the scripts set their own thread count
+
+
+def _table(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+
+
+def test_ridge_r2_scores_held_out_rows(bench) -> None:
+    ridge_r2 = bench("probe_diagnostics").ridge_r2
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    y = np.c_[x @ np.array([1.0, -2.0, 0.5, 0.0, 0.0]), rng.normal(size=400)]  # one readable target, one noise
+    fit = np.arange(400) < 300
+    r2 = ridge_r2(x, y, fit)
+    assert r2[0] > 0.99 and r2[1] < 0.05
+
+
+def test_position_probe_tells_a_position_free_trunk_from_one_with_positions(bench, weights, scenes_root, capsys):
+    probe = bench("probe_diagnostics")
+    column = {}
+    for name, path in weights.items():
+        assert probe.main(["position", str(path), str(scenes_root), "--size", "140", "--scenes", "4"]) == 0
+        rows = [r for r in _table(capsys.readouterr().out) if r[0].isdigit()]
+        assert len(rows) == 2 * 2  # 2 layers x 2 halves
+        column[name] = max(float(r[3]) for r in rows)
+    assert column["sincos"] > 0.8, column
+    assert column["none"] < 0.5, column
+
+
+def test_pose_and_flow_probes_run(bench, weights, scenes_root, capsys) -> None:
+    probe = bench("probe_diagnostics")
+    common = [str(weights["sincos"]), str(scenes_root), "--size", "140", "--scenes", "4"]
+    assert probe.main(["pose", *common]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pose: 12 rows from 4 scenes (9 fit rows)")  # 3 non-reference frames a scene, 3 fitted
+    assert probe.main(["flow", *common, "--tracks", "32"]) == 0
+    assert "| 1 | global |" in capsys.readouterr().out
+    assert probe.main(["nothing"]) == 2
+
+
+def test_camera_attention_and_track_diagnostics_run(bench, weights, scenes_root, capsys) -> None:
+    common = [str(weights["sincos"]), str(scenes_root), "--size", "140", "--scenes", "4"]
+    assert bench("camera_diagnostics").main([*common, "--frames", "4"]) == 0
+    out = capsys.readouterr().out
+    assert len([r for r in _table(out) if r[0].startswith("seed3_")]) == 4
+    assert re.search(r"all \d+ pairs: median rotation error", out)
+    assert bench("attention_diagnostics").main([*common, "--tracks", "32"]) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    assert set(rows) >= {"0", "1", "no motion (same position)", "chance"}
+    assert float(rows["chance"][1].rstrip(" %")) == pytest.approx(100 / 100, abs=0.05)  # 10x10 patches of 140 px
+    for layer in ("0", "1"):
+        exact, near, mass = (float(v.rstrip(" %")) for v in rows[layer][1:4])
+        assert 0 <= exact <= near <= 100 and 0 < mass < 100
+    assert bench("track_diagnostics").main([*common, "--frames", "4", "--tracks", "16"]) == 0
+    assert len([r for r in _table(capsys.readouterr().out) if r[0].startswith("seed3_")]) >= 1
