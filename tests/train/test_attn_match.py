@@ -1,4 +1,5 @@
-"""The attention-match loss: queries from track targets, logits equal to the blocks' own attention, gradients."""
+"""The attention-match and token-motion losses: queries and motions from track targets, the attention logits and the
+output tokens the blocks themselves compute, gradients, and the exact term a training step adds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 import openvggt.layers.attention as attention_mod
 from openvggt.models.config import VGGTConfig
 from openvggt.models.init import random_model
-from openvggt.train.attn_match import AttentionMatch, match_queries
+from openvggt.train.attn_match import AttentionMatch, TokenMotion, match_motion, match_queries
 
 
 def test_queries_map_pixels_to_patch_tokens():
@@ -24,6 +25,8 @@ def test_queries_map_pixels_to_patch_tokens():
     # negatives (positive=False) are left out
     _, token, _ = match_queries(tracks, vis, torch.tensor([[False, True]]), (28, 42), 14, 1)
     assert token.numel() == 0
+    # the query's motion to frame 0: (15, 3) - (1, 20) over the longer side, 42 px
+    torch.testing.assert_close(match_motion(tracks, vis, None, (28, 42)), torch.tensor([[14.0, -17.0]]) / 42)
 
 
 @pytest.fixture()
@@ -72,6 +75,32 @@ def test_loss_is_the_blocks_own_attention_and_has_gradients(tiny, monkeypatch):
     assert qkv_grad is not None and qkv_grad.abs().sum() > 0
 
 
+def test_token_motion_reads_every_global_blocks_output(tiny):
+    agg = tiny.aggregator
+    b, s, hw = 2, 3, (28, 42)
+    images = torch.rand(b, s, 3, *hw)
+    start = agg.patch_start_idx
+    g = torch.Generator().manual_seed(2)
+    tracks = torch.rand(b, s, 5, 2, generator=g) * torch.tensor([hw[1] - 1.0, hw[0] - 1.0])
+    vis = torch.rand(b, s, 5, generator=g) > 0.3
+    scene, token, _ = match_queries(tracks, vis, None, hw, 14, start)
+    motion = match_motion(tracks, vis, None, hw)
+    assert len(token) == len(motion) > 0
+    outputs = []  # every global block's output tokens [B, S*P, C]
+    handles = [blk.register_forward_hook(lambda m, a, o: outputs.append(o.detach())) for blk in agg.global_blocks]
+    with TokenMotion(agg, scene, token, motion) as term:
+        agg(images, layers=[-1])
+    for h in handles:
+        h.remove()
+    readout = term.readout
+    torch.testing.assert_close(readout.T @ readout, torch.eye(2), atol=1e-6, rtol=0)  # fixed orthonormal pair
+    assert len(term.losses) == len(outputs) == len(agg.global_blocks)
+    for loss, out in zip(term.losses, outputs, strict=True):
+        torch.testing.assert_close(loss, (out[scene, token] @ readout - motion).abs().mean())
+    term.loss().backward()
+    assert agg.frame_blocks[0].attn.qkv.weight.grad.abs().sum() > 0  # reaches the whole trunk
+
+
 def test_a_training_step_logs_and_optimises_the_term(tmp_path):
     from openvggt.cli import main
     from openvggt.train.config import DEBUG_TINY
@@ -79,18 +108,20 @@ def test_a_training_step_logs_and_optimises_the_term(tmp_path):
     from openvggt.train.losses import LossConfig
     from openvggt.train.trainer import Trainer
 
-    assert LossConfig().attn_match_weight == 0.0  # off by default: the paper's objective is unchanged
+    assert LossConfig().attn_match_weight == LossConfig().token_motion_weight == 0.0  # off: the paper's objective
     root = tmp_path / "synth"
     assert main(["synth", str(root), "--scenes", "2", "--frames", "4", "--seed", "0", "--size", "64"]) == 0
     over = ["data.source=folder", f"data.root={root}", f"out_dir={tmp_path / 'run'}", "data.image_size=56"]
     over += ["data.track_num=8", "data.val_scenes=0"]
     logs = {}
-    for weight in (0.0, 1.0):
-        loss = json.dumps({"track": False, "attn_match_weight": weight})
+    runs = {"none": {}, "match": {"attn_match_weight": 1.0}, "motion": {"token_motion_weight": 2.0}}
+    for name, weights in runs.items():
+        loss = json.dumps({"track": False, **weights})
         trainer = Trainer(DEBUG_TINY.override([*over, f"loss={loss}"]), progress=False)
-        logs[weight] = trainer.train_step(step_batches(trainer.cfg, 0, 1, 0, 14))
-    assert "loss_attn_match" not in logs[0.0]
-    term = logs[1.0]["loss_attn_match"]
-    assert term > 0
-    # same seed, same batch, same initial weights: the objective differs by exactly the new term
-    assert logs[1.0]["objective"] - logs[0.0]["objective"] == pytest.approx(term, rel=1e-4)
+        logs[name] = trainer.train_step(step_batches(trainer.cfg, 0, 1, 0, 14))
+    assert "loss_attn_match" not in logs["none"] and "loss_token_motion" not in logs["none"]
+    # same seed, same batch, same initial weights: the objective differs by exactly the weighted new term
+    for name, key, weight in (("match", "loss_attn_match", 1.0), ("motion", "loss_token_motion", 2.0)):
+        term = logs[name][key]
+        assert term > 0
+        assert logs[name]["objective"] - logs["none"]["objective"] == pytest.approx(weight * term, rel=1e-4)

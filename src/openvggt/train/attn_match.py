@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from openvggt.layers.rope import RotaryPositionEmbedding2D
 
-__all__ = ["AttentionMatch", "batch_queries", "match_queries", "query_keys"]
+__all__ = ["AttentionMatch", "TokenMotion", "batch_queries", "match_motion", "match_queries", "query_keys"]
 
 
 def match_queries(
@@ -38,14 +38,27 @@ def match_queries(
     col = (tracks[..., 0] // patch).long().clamp(0, gw - 1)
     row = (tracks[..., 1] // patch).long().clamp(0, gh - 1)
     cell = row * gw + col  # [B, S, N]
+    scene, frame, track = _matched(vis, positive)
+    token = frame * tokens_per_frame + patch_start + cell[scene, frame, track]
+    target = cell[scene, torch.zeros_like(frame), track]
+    return scene, token, target
+
+
+def match_motion(tracks: Tensor, vis: Tensor, positive: Tensor | None, image_hw: tuple[int, int]) -> Tensor:
+    """Each :func:`match_queries` query's motion to frame 0, ``[M, 2]`` (x, y), in units of the image's longer side:
+    ``(position in frame 0 - position in frame s) / max(H, W)``, in the same order as the queries."""
+    scene, frame, track = _matched(vis, positive)
+    moved = tracks[scene, torch.zeros_like(frame), track] - tracks[scene, frame, track]  # [M, 2] pixels
+    return moved / max(image_hw)
+
+
+def _matched(vis: Tensor, positive: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(scene, frame, track)`` of every track visible in frame 0 and in a frame ``s > 0`` (and positive)."""
     ok = vis & vis[:, :1]
     if positive is not None:
         ok = ok & positive[:, None]
     ok[:, 0] = False  # frame 0 is the one looked at
-    scene, frame, track = ok.nonzero(as_tuple=True)
-    token = frame * tokens_per_frame + patch_start + cell[scene, frame, track]
-    target = cell[scene, torch.zeros_like(frame), track]
-    return scene, token, target
+    return ok.nonzero(as_tuple=True)
 
 
 def query_keys(
@@ -115,6 +128,46 @@ class AttentionMatch:
             prob = logits.softmax(-1).mean(1)  # head-averaged attention over frame 0's patches, [M_b, hw]
             terms.append(prob.gather(1, self.target[sel][:, None]).squeeze(1))
         self.losses.append(-torch.cat(terms).clamp_min(1e-8).log().mean())
+
+    def loss(self) -> Tensor:
+        return torch.stack(self.losses).mean()
+
+
+class TokenMotion:
+    """Context manager: while active, every global block's output tokens record a motion read-out loss.
+
+    For each query of :func:`match_queries` (the frame-``s`` patch token that holds a GT point), a *fixed* linear
+    read-out of the block's output token (two orthonormal directions of the channel space, drawn once from seed 0;
+    no parameter, nothing saved) should equal the point's motion to frame 0 (:func:`match_motion`). L1, mean over
+    queries and blocks. Training only: it asks the trunk to write each patch's displacement into its token, where
+    later frame blocks can pool it into the camera token (``docs/training_study.md`` section 11).
+    """
+
+    def __init__(self, aggregator: nn.Module, scene: Tensor, token: Tensor, motion: Tensor) -> None:
+        self.aggregator = aggregator
+        self.scene, self.token, self.motion = scene, token, motion
+        c = aggregator.cfg.embed_dim
+        basis, _ = torch.linalg.qr(torch.randn(c, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+        self.readout = basis.float().to(motion.device)  # [C, 2], orthonormal columns
+        self.losses: list[Tensor] = []
+        self.handles: list = []
+
+    def __enter__(self) -> TokenMotion:
+        if getattr(self.aggregator, "grad_checkpointing", False):
+            raise ValueError("the token-motion loss does not support gradient checkpointing")
+        self.handles = [blk.register_forward_hook(self._hook) for blk in self.aggregator.global_blocks]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def _hook(self, block: nn.Module, args: tuple, out: Tensor) -> None:
+        if len(self.token) == 0:
+            return
+        pred = out[self.scene, self.token].float() @ self.readout  # [M, 2]
+        self.losses.append((pred - self.motion).abs().mean())
 
     def loss(self) -> Tensor:
         return torch.stack(self.losses).mean()

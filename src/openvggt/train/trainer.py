@@ -31,7 +31,7 @@ from openvggt.io.checkpoint import save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.vggt import HEADS, VGGT
-from openvggt.train.attn_match import AttentionMatch, batch_queries
+from openvggt.train.attn_match import AttentionMatch, TokenMotion, batch_queries, match_motion
 from openvggt.train.config import TrainConfig
 from openvggt.train.data import step_batches
 from openvggt.train.losses import total_loss
@@ -314,19 +314,31 @@ class Trainer:
         queries = None
         if self.model.track_head is not None and "tracks" in batch:
             queries = batch["tracks"][:, 0]  # [B, N, 2] positions in frame 0
-        weight = self.loss_cfg.attn_match_weight
-        match = None
-        if weight > 0 and "tracks" in batch:
+        # the training-only correspondence terms of train/attn_match.py: (name, weight, context manager)
+        extra: list[tuple[str, float, AttentionMatch | TokenMotion]] = []
+        cfg = self.loss_cfg
+        if (cfg.attn_match_weight > 0 or cfg.token_motion_weight > 0) and "tracks" in batch:
             agg = self.model.aggregator
             scene, token, target, per_frame = batch_queries(batch, self.model.config.patch_size, agg.patch_start_idx)
-            match = AttentionMatch(agg, scene, token, target, per_frame, agg.patch_start_idx)
-        with self.autocast, match or contextlib.nullcontext():
+            if cfg.attn_match_weight > 0:
+                match = AttentionMatch(agg, scene, token, target, per_frame, agg.patch_start_idx)
+                extra.append(("loss_attn_match", cfg.attn_match_weight, match))
+            if cfg.token_motion_weight > 0:
+                motion = match_motion(
+                    batch["tracks"], batch["track_vis_mask"], batch.get("track_positive_mask"),
+                    tuple(batch["images"].shape[-2:]),
+                )  # fmt: skip
+                extra.append(("loss_token_motion", cfg.token_motion_weight, TokenMotion(agg, scene, token, motion)))
+        with self.autocast, contextlib.ExitStack() as stack:
+            for _, _, term in extra:
+                stack.enter_context(term)
             preds = self.ddp(batch["images"], query_points=queries, track_logits=True)
         objective, terms = total_loss(preds, batch, self.loss_cfg)
-        if match is not None and match.losses:
-            terms["loss_attn_match"] = match.loss()
-            objective = objective + weight * terms["loss_attn_match"]
-            terms["objective"] = objective
+        for name, weight, term in extra:
+            if term.losses:
+                terms[name] = term.loss()
+                objective = objective + weight * terms[name]
+                terms["objective"] = objective
         return objective, terms
 
     def train_step(self, batches: Iterator[dict]) -> dict[str, float]:
