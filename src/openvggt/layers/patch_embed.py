@@ -14,6 +14,8 @@ from torch.utils.checkpoint import checkpoint
 
 from openvggt.layers.block import Block
 
+POS_EMBEDS = ("none", "sincos")  # what the patch convolution may add to its tokens
+
 
 def sincos_table(h: int, w: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
     """Fixed 2-D sine-cosine positions of an ``h x w`` patch grid, ``[h*w, dim]`` row-major, in float32.
@@ -44,8 +46,8 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3, pos_embed: str = "none"):
         super().__init__()
-        if pos_embed not in ("none", "sincos"):
-            raise ValueError(f"unknown pos_embed {pos_embed!r}; choose 'none' or 'sincos'")
+        if pos_embed not in POS_EMBEDS:
+            raise ValueError(f"unknown pos_embed {pos_embed!r}; choose one of {POS_EMBEDS}")
         self.patch_size = patch_size
         self.pos_embed = pos_embed
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openvggt.dicts import from_dict
+from openvggt.layers.patch_embed import POS_EMBEDS
 
 # Official DINOv2-with-registers presets: name -> (embed_dim, depth, num_heads).
 DINOV2_PRESETS: dict[str, tuple[int, int, int]] = {
@@ -45,8 +46,8 @@ class PatchEmbedConfig:
     pos_embed: str = "none"
 
     def __post_init__(self) -> None:
-        if self.pos_embed not in ("none", "sincos"):
-            raise ValueError(f"unknown patch_embed.pos_embed {self.pos_embed!r}; choose 'none' or 'sincos'")
+        if self.pos_embed not in POS_EMBEDS:
+            raise ValueError(f"unknown patch_embed.pos_embed {self.pos_embed!r}; choose one of {POS_EMBEDS}")
         if self.pos_embed != "none" and self.arch != "conv":
             raise ValueError("patch_embed.pos_embed applies to arch='conv' only (DINOv2 has its own table)")
 

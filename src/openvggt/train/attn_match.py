@@ -13,6 +13,7 @@ matcher, which leaves the camera head nothing to read.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -83,12 +84,44 @@ def query_keys(
     return q, k
 
 
-class AttentionMatch:
+class _GlobalBlockHooks:
+    """What both terms share: hooks on every global block while active, one loss recorded per block call."""
+
+    name = ""
+
+    def __init__(self, aggregator: nn.Module, scene: Tensor, token: Tensor) -> None:
+        self.aggregator = aggregator
+        self.scene, self.token = scene, token
+        self.losses: list[Tensor] = []
+        self.handles: list = []
+
+    def _register(self, block: nn.Module):  # noqa: ANN202 - a torch hook handle
+        raise NotImplementedError
+
+    def __enter__(self):  # noqa: ANN204
+        if getattr(self.aggregator, "grad_checkpointing", False):
+            raise ValueError(f"the {self.name} loss does not support gradient checkpointing")
+        self.handles = [self._register(blk) for blk in self.aggregator.global_blocks]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def loss(self) -> Tensor:
+        """Mean over the recorded block calls."""
+        return torch.stack(self.losses).mean()
+
+
+class AttentionMatch(_GlobalBlockHooks):
     """Context manager: while active, every global block's attention records its match loss for the queries.
 
     ``with AttentionMatch(model.aggregator, scene, token, target, tokens_per_frame, patch_start) as m: model(...)``
     then ``m.loss()`` is the mean cross-entropy over blocks and queries.
     """
+
+    name = "attention-match"
 
     def __init__(
         self,
@@ -99,22 +132,12 @@ class AttentionMatch:
         tokens_per_frame: int,
         patch_start: int,
     ) -> None:
-        self.aggregator = aggregator
-        self.scene, self.token, self.target = scene, token, target
+        super().__init__(aggregator, scene, token)
+        self.target = target
         self.frame0 = slice(patch_start, tokens_per_frame)
-        self.losses: list[Tensor] = []
-        self.handles: list = []
 
-    def __enter__(self) -> AttentionMatch:
-        if getattr(self.aggregator, "grad_checkpointing", False):
-            raise ValueError("the attention-match loss does not support gradient checkpointing")
-        self.handles = [blk.attn.register_forward_pre_hook(self._hook) for blk in self.aggregator.global_blocks]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles = []
+    def _register(self, block: nn.Module):  # noqa: ANN202
+        return block.attn.register_forward_pre_hook(self._hook)
 
     def _hook(self, attn: nn.Module, args: tuple) -> None:
         if len(self.token) == 0:
@@ -129,11 +152,8 @@ class AttentionMatch:
             terms.append(prob.gather(1, self.target[sel][:, None]).squeeze(1))
         self.losses.append(-torch.cat(terms).clamp_min(1e-8).log().mean())
 
-    def loss(self) -> Tensor:
-        return torch.stack(self.losses).mean()
 
-
-class TokenMotion:
+class TokenMotion(_GlobalBlockHooks):
     """Context manager: while active, every global block's output tokens record a motion read-out loss.
 
     For each query of :func:`match_queries` (the frame-``s`` patch token that holds a GT point), a *fixed* linear
@@ -143,25 +163,15 @@ class TokenMotion:
     later frame blocks can pool it into the camera token (``docs/training_study.md`` section 11).
     """
 
+    name = "token-motion"
+
     def __init__(self, aggregator: nn.Module, scene: Tensor, token: Tensor, motion: Tensor) -> None:
-        self.aggregator = aggregator
-        self.scene, self.token, self.motion = scene, token, motion
-        c = aggregator.cfg.embed_dim
-        basis, _ = torch.linalg.qr(torch.randn(c, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
-        self.readout = basis.float().to(motion.device)  # [C, 2], orthonormal columns
-        self.losses: list[Tensor] = []
-        self.handles: list = []
+        super().__init__(aggregator, scene, token)
+        self.motion = motion
+        self.readout = motion_readout(aggregator.cfg.embed_dim).to(motion.device)  # [C, 2]
 
-    def __enter__(self) -> TokenMotion:
-        if getattr(self.aggregator, "grad_checkpointing", False):
-            raise ValueError("the token-motion loss does not support gradient checkpointing")
-        self.handles = [blk.register_forward_hook(self._hook) for blk in self.aggregator.global_blocks]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles = []
+    def _register(self, block: nn.Module):  # noqa: ANN202
+        return block.register_forward_hook(self._hook)
 
     def _hook(self, block: nn.Module, args: tuple, out: Tensor) -> None:
         if len(self.token) == 0:
@@ -169,8 +179,14 @@ class TokenMotion:
         pred = out[self.scene, self.token].float() @ self.readout  # [M, 2]
         self.losses.append((pred - self.motion).abs().mean())
 
-    def loss(self) -> Tensor:
-        return torch.stack(self.losses).mean()
+
+@functools.cache
+def motion_readout(channels: int) -> Tensor:
+    """The token-motion term's fixed read-out: two orthonormal directions of ``channels``-space, ``[C, 2]``
+    float32, drawn from seed 0 (the same in every step and run, computed once per width)."""
+    g = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(channels, 2, generator=g, dtype=torch.float64))
+    return basis.float()
 
 
 def batch_queries(batch: Mapping, patch: int, patch_start: int) -> tuple[Tensor, Tensor, Tensor, int]:
