@@ -125,3 +125,63 @@ def test_a_training_step_logs_and_optimises_the_term(tmp_path):
         term = logs[name][key]
         assert term > 0
         assert logs[name]["objective"] - logs["none"]["objective"] == pytest.approx(weight * term, rel=1e-4)
+
+
+def test_camera_match_is_the_matchers_cross_entropy_at_the_gt_patches():
+    import dataclasses
+
+    from openvggt.train.attn_match import CameraMatch
+
+    torch.manual_seed(0)
+    base = VGGTConfig.preset("vggt-tiny").with_heads(depth=False, point=False, track=False)
+    cfg = dataclasses.replace(base, camera_head=dataclasses.replace(base.camera_head, motion="match"))
+    model = random_model(cfg).train()
+    b, s, hw, patch, start = 2, 3, (28, 42), 14, model.aggregator.patch_start_idx
+    tracks = torch.rand(b, s, 5, 2) * torch.tensor([41.0, 27.0])
+    vis = torch.rand(b, s, 5) > 0.3
+    scene, token, target = match_queries(tracks, vis, None, hw, patch, start)
+    per_frame = start + 2 * 3
+    captured = {}
+    model.camera_head.motion.match.register_forward_hook(lambda m, a, out: captured.setdefault("logits", out))
+    with CameraMatch(model.camera_head, scene, token, target, per_frame, start) as term:
+        model(torch.rand(b, s, 3, *hw), heads=("camera",))
+    frame, cell = token // per_frame, token % per_frame - start
+    assert (frame > 0).all() and (cell >= 0).all() and (cell < 6).all()
+    logits = captured["logits"]  # [B, S, 6, 6]
+    want = torch.stack([-logits[bb, f, c].log_softmax(-1)[t] for bb, f, c, t in zip(scene, frame, cell, target)])
+    torch.testing.assert_close(term.loss(), want.mean())
+    term.loss().backward()
+    assert model.camera_head.motion.desc[1].weight.grad.abs().sum() > 0
+    assert model.aggregator.global_blocks[-1].mlp.fc2.weight.grad.abs().sum() > 0  # and the trunk
+    with pytest.raises(ValueError, match="motion='match'"):
+        CameraMatch(random_model(base).camera_head, scene, token, target, per_frame, start)
+
+
+def test_camera_match_training_step_and_init_from_a_plain_camera_head(tmp_path):
+    from openvggt.cli import main
+    from openvggt.io.checkpoint import save_model
+    from openvggt.train.config import DEBUG_TINY
+    from openvggt.train.data import step_batches
+    from openvggt.train.trainer import Trainer
+
+    root = tmp_path / "synth"
+    assert main(["synth", str(root), "--scenes", "2", "--frames", "4", "--seed", "0", "--size", "64"]) == 0
+    over = ["data.source=folder", f"data.root={root}", f"out_dir={tmp_path / 'run'}", "data.image_size=56"]
+    over += ["data.track_num=8", "data.val_scenes=0", "model.camera_head.motion=match"]
+    with pytest.raises(ValueError, match="model.camera_head.motion=match"):
+        Trainer(DEBUG_TINY.override([*over[:-1], 'loss={"track": false, "camera_match_weight": 1.0}']), progress=False)
+    logs = {}
+    for name, weight in (("none", 0.0), ("match", 1.5)):
+        loss = json.dumps({"track": False, "camera_match_weight": weight})
+        trainer = Trainer(DEBUG_TINY.override([*over, f"loss={loss}"]), progress=False)
+        logs[name] = trainer.train_step(step_batches(trainer.cfg, 0, 1, 0, 14))
+    term = logs["match"]["loss_camera_match"]
+    assert term > 0 and "loss_camera_match" not in logs["none"]
+    assert logs["match"]["objective"] - logs["none"]["objective"] == pytest.approx(1.5 * term, rel=1e-4)
+    # a file whose camera head has no matcher initialises everything else; the matcher starts fresh
+    plain = Trainer(DEBUG_TINY.override([*over[:-1], 'loss={"track": false}']), progress=False).model
+    path = save_model(plain, tmp_path / "plain.safetensors")
+    model = Trainer(DEBUG_TINY.override([*over, f"init={path}", 'loss={"track": false}']), progress=False).model
+    got, want = model.state_dict(), plain.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert any(k.startswith("camera_head.motion.") for k in got)

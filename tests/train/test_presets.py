@@ -22,3 +22,15 @@ def test_gpu_recipe_trains_a_trunk_with_positions_and_matching_attention() -> No
     assert (model.patch_embed.arch, model.patch_embed.pos_embed) == ("conv", "sincos")
     assert cfg.loss["attn_match_weight"] > 0
     assert all((model.enable_camera, model.enable_depth, model.enable_point, model.enable_track))
+
+
+def test_model_overrides_reach_into_a_preset_named_model() -> None:
+    """``model.a.b=v`` on a config whose model is a preset name edits that preset's full config."""
+    cfg = TRAIN_PRESETS["debug-tiny"]
+    assert isinstance(cfg.model, str)
+    model = cfg.override(["model.camera_head.motion=match", "model.embed_dim=128"]).model_config()
+    want = TrainConfig(model=cfg.model).model_config()
+    assert (model.camera_head.motion, model.embed_dim) == ("match", 128)
+    assert model.depth == want.depth and model.patch_embed == want.patch_embed
+    with pytest.raises(ValueError, match="unknown config key"):
+        cfg.override(["model.camera_head.nonsense.x=1"])

@@ -52,8 +52,15 @@ class PatchEmbedConfig:
             raise ValueError("patch_embed.pos_embed applies to arch='conv' only (DINOv2 has its own table)")
 
 
+# camera_head.motion: "none" (official) or "match" (ours: FrameMotion, see models/heads/camera.py)
+CAMERA_MOTIONS = ("none", "match")
+
+
 @dataclass(frozen=True)
 class CameraHeadConfig:
+    """``motion="match"`` (ours, off in the official presets) adds :class:`~openvggt.models.heads.camera.FrameMotion`:
+    the head also reads each frame's patch matches to frame 0 (``motion_dim``-wide descriptors)."""
+
     trunk_depth: int = 4
     num_heads: int = 16
     mlp_ratio: float = 4.0
@@ -62,6 +69,12 @@ class CameraHeadConfig:
     quat_act: str = "linear"
     fl_act: str = "relu"
     num_iterations: int = 4
+    motion: str = "none"
+    motion_dim: int = 64
+
+    def __post_init__(self) -> None:
+        if self.motion not in CAMERA_MOTIONS:
+            raise ValueError(f"unknown camera_head.motion {self.motion!r}; choose one of {CAMERA_MOTIONS}")
 
 
 @dataclass(frozen=True)

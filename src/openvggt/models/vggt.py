@@ -215,7 +215,9 @@ class VGGT(nn.Module, PretrainedMixin):
         device_type = next(iter(tokens.values())).device.type
         with self._heads_precision(device_type):
             if "camera" in run:
-                out.pose_enc_list = self.camera_head(inter.camera_tokens(self.config.depth - 1))  # each [B, S, 9]
+                last = self.config.depth - 1
+                grid = inter.patch_grid(last) if self.camera_head.motion is not None else None
+                out.pose_enc_list = self.camera_head(inter.camera_tokens(last), patch_grid=grid)  # each [B, S, 9]
                 out.pose_enc = out.pose_enc_list[-1]
             if "depth" in run:
                 out.depth, out.depth_conf = self.depth_head(tokens, image_hw, patch_start_idx)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from openvggt.layers.rope import RotaryPositionEmbedding2D
 
-__all__ = ["AttentionMatch", "TokenMotion", "batch_queries", "match_motion", "match_queries", "query_keys"]
+__all__ = ["AttentionMatch", "CameraMatch", "TokenMotion", "batch_queries", "match_motion", "match_queries", "query_keys"]
 
 
 def match_queries(
@@ -178,6 +178,45 @@ class TokenMotion(_GlobalBlockHooks):
             return
         pred = out[self.scene, self.token].float() @ self.readout  # [M, 2]
         self.losses.append((pred - self.motion).abs().mean())
+
+
+class CameraMatch:
+    """Context manager: while active, the camera head's patch matcher records its match loss for the queries.
+
+    The same queries and targets as :class:`AttentionMatch`, on the logits of
+    :class:`~openvggt.models.heads.camera.FrameMotion`'s matcher (``camera_head.motion="match"``): for each frame-``s``
+    patch that holds a GT point, cross-entropy of its softmax over frame 0's patches to the patch that holds the same
+    point. This trains the descriptors whose matches the camera head reads.
+    """
+
+    def __init__(self, camera_head: nn.Module, scene: Tensor, token: Tensor, target: Tensor, tokens_per_frame: int,
+                 patch_start: int) -> None:  # fmt: skip
+        if getattr(camera_head, "motion", None) is None:
+            raise ValueError("the camera-match loss needs a camera head with camera_head.motion='match'")
+        self.module = camera_head.motion.match
+        self.scene, self.target = scene, target
+        self.frame, self.cell = token // tokens_per_frame, token % tokens_per_frame - patch_start
+        self.losses: list[Tensor] = []
+        self.handle = None
+
+    def __enter__(self):  # noqa: ANN204
+        self.handle = self.module.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+        self.handle = None
+
+    def _hook(self, module: nn.Module, args: tuple, logits: Tensor) -> None:
+        if len(self.scene) == 0:
+            return
+        rows = logits[self.scene, self.frame, self.cell].float()  # [M, n]
+        self.losses.append(nn.functional.cross_entropy(rows, self.target))
+
+    def loss(self) -> Tensor:
+        """Mean over the recorded calls (one per forward)."""
+        return torch.stack(self.losses).mean()
 
 
 @functools.cache

@@ -103,6 +103,8 @@ class TrainConfig:
             key, sep, raw = item.partition("=")
             if not sep:
                 raise ValueError(f"override {item!r} is not of the form key=value")
+            if key.startswith("model.") and isinstance(d.get("model"), str):  # a preset name: edit its full dict
+                d["model"] = VGGTConfig.preset(d["model"]).to_dict()
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError:

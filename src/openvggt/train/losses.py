@@ -95,6 +95,8 @@ class LossConfig:
     attn_match_weight: float = 0.0
     # > 0: L1 of a fixed read-out of each global block's patch tokens to the GT motion to frame 0 (train/attn_match.py)
     token_motion_weight: float = 0.0
+    # > 0: cross-entropy of the camera head's patch matcher to the GT correspondences (camera_head.motion="match")
+    camera_match_weight: float = 0.0
     # camera
     camera_loss_type: str = "huber"
     huber_delta: float = 1.0

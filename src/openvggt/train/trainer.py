@@ -31,7 +31,7 @@ from openvggt.io.checkpoint import save_model
 from openvggt.models.init import init_weights_
 from openvggt.models.pretrained import read_state_dict, resolve_source
 from openvggt.models.vggt import HEADS, VGGT
-from openvggt.train.attn_match import AttentionMatch, TokenMotion, batch_queries, match_motion
+from openvggt.train.attn_match import AttentionMatch, CameraMatch, TokenMotion, batch_queries, match_motion
 from openvggt.train.config import TrainConfig
 from openvggt.train.data import step_batches
 from openvggt.train.losses import total_loss
@@ -243,12 +243,16 @@ class Trainer:
             point=mcfg.enable_point and self.loss_cfg.point,
             track=mcfg.enable_track and want_track,
         )
+        if self.loss_cfg.camera_match_weight > 0 and not (mcfg.enable_camera and mcfg.camera_head.motion == "match"):
+            raise ValueError(
+                "loss.camera_match_weight needs a camera head that matches patches: set model.camera_head.motion=match"
+            )
         model = VGGT(mcfg)
         init_weights_(model, seed=cfg.seed)
         if cfg.init:
             fresh = load_init_weights(model, cfg.init)
             if fresh and self.dist.main:
-                log.info("init %s has no %s head (initialised from scratch)", cfg.init, " / ".join(fresh))
+                log.info("init %s lacks %s (initialised from scratch)", cfg.init, " / ".join(fresh))
         model.set_grad_checkpointing(cfg.grad_checkpointing)
         return model.to(self.device)
 
@@ -315,9 +319,10 @@ class Trainer:
         if self.model.track_head is not None and "tracks" in batch:
             queries = batch["tracks"][:, 0]  # [B, N, 2] positions in frame 0
         # the training-only correspondence terms of train/attn_match.py: (name, weight, context manager)
-        extra: list[tuple[str, float, AttentionMatch | TokenMotion]] = []
+        extra: list[tuple[str, float, AttentionMatch | TokenMotion | CameraMatch]] = []
         cfg = self.loss_cfg
-        if (cfg.attn_match_weight > 0 or cfg.token_motion_weight > 0) and "tracks" in batch:
+        weights = (cfg.attn_match_weight, cfg.token_motion_weight, cfg.camera_match_weight)
+        if max(weights) > 0 and "tracks" in batch:
             agg = self.model.aggregator
             scene, token, target, per_frame = batch_queries(batch, self.model.config.patch_size, agg.patch_start_idx)
             if cfg.attn_match_weight > 0:
@@ -329,6 +334,9 @@ class Trainer:
                     tuple(batch["images"].shape[-2:]),
                 )  # fmt: skip
                 extra.append(("loss_token_motion", cfg.token_motion_weight, TokenMotion(agg, scene, token, motion)))
+            if cfg.camera_match_weight > 0:
+                match = CameraMatch(self.model.camera_head, scene, token, target, per_frame, agg.patch_start_idx)
+                extra.append(("loss_camera_match", cfg.camera_match_weight, match))
         with self.autocast, contextlib.ExitStack() as stack:
             for _, _, term in extra:
                 stack.enter_context(term)
@@ -525,19 +533,28 @@ def _tensorboard(path: Path):  # noqa: ANN202
     return SummaryWriter(str(path))
 
 
+# Optional modules inside a head (state-dict prefixes) that an init file may lack while having the head.
+OPTIONAL_MODULES = ("camera_head.motion",)
+
+
 def load_init_weights(model: VGGT, source: str) -> tuple[str, ...]:
     """Copy the weights of ``source`` into ``model`` (a fresh, initialised model) for fine-tuning.
 
     Every parameter of the trunk and of each head that ``source`` has must be there with the same shape;
     a head of ``model`` that ``source`` lacks entirely keeps its fresh initialisation (e.g. a track head
-    added to a camera + depth model). Heads of ``source`` that ``model`` does not have are ignored.
-    Returns the names of the heads left fresh.
+    added to a camera + depth model), and so does an optional module of a head that ``source`` lacks entirely
+    (``camera_head.motion``, added to a trained camera head). Heads of ``source`` that ``model`` does not have
+    are ignored. Returns the names of the heads and modules left fresh.
     """
     path, _ = resolve_source(source)
     state, _ = read_state_dict(path, torch.float32)
     own = model.state_dict()
     fresh = tuple(h for h in model.enabled_heads() if not any(k.startswith(f"{h}_head.") for k in state))
-    fresh_prefixes = tuple(f"{h}_head." for h in fresh)
+    fresh += tuple(
+        m for m in OPTIONAL_MODULES
+        if any(k.startswith(f"{m}.") for k in own) and not any(k.startswith(f"{m}.") for k in state)
+    )  # fmt: skip
+    fresh_prefixes = tuple(f"{h}_head." for h in fresh) + tuple(f"{m}." for m in fresh if "." in m)
     other_heads = tuple(f"{h}_head." for h in HEADS if h not in model.enabled_heads())
     missing = [k for k in own if k not in state and not k.startswith(fresh_prefixes)]
     unexpected = [k for k in state if k not in own and not k.startswith(other_heads)]
