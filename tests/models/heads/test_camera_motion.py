@@ -9,7 +9,13 @@ import torch
 
 from openvggt.io.checkpoint import load_model, save_model
 from openvggt.models.config import CameraHeadConfig, VGGTConfig
-from openvggt.models.heads.camera import CameraHead, FrameMotion, _grid_positions, _window_soft_argmax
+from openvggt.models.heads.camera import (
+    CameraHead,
+    FrameMotion,
+    _grid_positions,
+    _mutual_best,
+    _window_soft_argmax,
+)
 from openvggt.models.init import random_model
 
 DIM = 32
@@ -34,6 +40,11 @@ def test_window_soft_argmax_finds_the_peak_and_its_sub_patch_offset():
     assert mass[0, 7] > 0.999 and 0.7 < mass[0, 23] < 0.75  # e^1 / (1 + e^1): the distractor's share is outside
 
 
+def test_mutual_best_matches():
+    logits = torch.tensor([[5.0, 0.0, 0.0], [4.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # queries 0 and 1 both prefer 0
+    torch.testing.assert_close(_mutual_best(logits), torch.tensor([1.0, 0.0, 1.0]))
+
+
 def test_a_shifted_frame_gives_its_shift_and_frame_zero_no_motion():
     torch.manual_seed(0)
     fm = FrameMotion(DIM, desc_dim=16).eval()
@@ -50,6 +61,8 @@ def test_a_shifted_frame_gives_its_shift_and_frame_zero_no_motion():
     torch.testing.assert_close(motion[0, 1, :, 2:, 0], torch.full((h, w - 2), -2.0 / w), atol=1e-5, rtol=0)
     torch.testing.assert_close(motion[0, 1, :, 2:, 1], torch.zeros(h, w - 2), atol=1e-5, rtol=0)
     assert mass.min() > 0.99
+    mutual = _mutual_best(logits).reshape(b, 2, h, w)
+    assert mutual[0, 0].all() and mutual[0, 1, :, 2:].all()  # the shifted-in columns 0-1 match nothing truly
     out = fm(grid)
     assert out.shape == (b, 2, DIM) and torch.isfinite(out).all()
     assert not torch.allclose(out[:, 0], out[:, 1])  # the two frames' summaries differ

@@ -109,8 +109,8 @@ class FrameMotion(nn.Module):
     For every patch of frame ``s``: a learned descriptor is compared with all of frame 0's (:class:`MatchLogits`);
     the soft-argmax inside a ``(2r+1)^2`` window around the best match gives a sub-patch position in frame 0, hence
     a motion ``m = p0 - p`` (units of the image's longer side), with the window's probability mass as confidence.
-    A per-patch MLP of ``(p, m, mass, m x p, projected token)`` is averaged over the patches (plain and
-    mass-weighted) and mapped to the camera token width behind a LayerScale gain, so a fresh module starts close to
+    A per-patch MLP of ``(p, m, mass, m x p, projected token)`` is averaged over the patches, once plainly and once
+    weighted by the mass of the matches that are mutual best matches (the classic filter against outliers) and mapped to the camera token width behind a LayerScale gain, so a fresh module starts close to
     adding nothing. Frame 0 matches itself (zero motion). Any grid size.
     """
 
@@ -137,7 +137,8 @@ class FrameMotion(nn.Module):
         )  # [B, S, n, 9]
         feats = torch.cat([geometry.to(tokens.dtype), self.token_proj(tokens)], dim=-1)  # [B, S, n, 25]
         per_patch = self.point_mlp(feats)  # [B, S, n, hidden]
-        weight = (mass / mass.sum(-1, keepdim=True).clamp_min(1e-6)).to(per_patch.dtype)
+        trust = mass * _mutual_best(logits) + 1e-6  # a match is trusted when it is also frame 0's best match back
+        weight = (trust / trust.sum(-1, keepdim=True)).to(per_patch.dtype)
         pooled = torch.cat([per_patch.mean(2), (per_patch * weight[..., None]).sum(2)], dim=-1)  # [B, S, 2 hidden]
         return self.gain(self.out(pooled))
 
@@ -147,6 +148,13 @@ def _grid_positions(h: int, w: int, device: torch.device) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
     side = max(h, w)
     return torch.stack([(xs.flatten() + 0.5 - w / 2) / side, (ys.flatten() + 0.5 - h / 2) / side], dim=-1).float()
+
+
+def _mutual_best(logits: torch.Tensor) -> torch.Tensor:
+    """``logits [..., n, m]`` -> ``[..., n]``: 1 where query ``i``'s best match ``j`` has ``i`` as its own best, else 0."""
+    best = logits.argmax(-1)  # [..., n]
+    back = logits.argmax(-2)  # [..., m]: for each frame-0 patch its best query
+    return (back.gather(-1, best) == torch.arange(logits.shape[-2], device=logits.device)).to(logits.dtype)
 
 
 def _window_soft_argmax(
