@@ -3,6 +3,7 @@
     python benchmarks/probe_diagnostics.py position WEIGHTS SCENES_ROOT [--scenes 16] [--frames 2]
     python benchmarks/probe_diagnostics.py pose     WEIGHTS SCENES_ROOT [--scenes 120] [--frames 4]
     python benchmarks/probe_diagnostics.py flow     WEIGHTS SCENES_ROOT [--scenes 40] [--tracks 128]
+    python benchmarks/probe_diagnostics.py match    WEIGHTS SCENES_ROOT [--scenes 40] [--frames 4] [--tracks 256]
 
 position: each patch token's grid (row, column). A trunk whose values carry no absolute position (a patch
     convolution without positional embedding: RoPE acts on queries and keys only) scores R^2 ~ 0 for the column;
@@ -10,6 +11,10 @@ position: each patch token's grid (row, column). A trunk whose values carry no a
 pose: frame s's camera token (s >= 1) -> its GT pose relative to frame 0 (translation; the rotation matrix's
     off-diagonal entries). This is what the camera head has to read; R^2 ~ 0 means it is not there.
 flow: the frame-1 patch token holding a GT point -> the point's displacement to frame 0 (in patches).
+match (a camera head with ``camera_head.motion="match"``): how often the head's matcher finds the GT patch (all
+    matches, and the mutual best ones it trusts), then whether the motion field it passes on carries the pose: a
+    quadratic fit of each frame's motion field (6 x 2 coefficients) -> the frame's GT pose, against the same fit of
+    the GT motion of the tracked points (what perfect matches would give this linear read-out).
 
 Ridge regression (standardised features, lambda 10) on the first 3/4 of the scenes, R^2 on the rest against the
 fit scenes' mean. Every aggregated layer, both halves of the token (frame-block, global-block output).
@@ -24,9 +29,10 @@ import numpy as np
 import torch
 
 from openvggt.io.checkpoint import load_model
+from openvggt.models.heads.camera import grid_positions, mutual_best, window_soft_argmax
 from openvggt.train.data import collate
 
-_DEFAULTS = {"position": (16, 2), "pose": (120, 4), "flow": (40, 2)}
+_DEFAULTS = {"position": (16, 2), "pose": (120, 4), "flow": (40, 2), "match": (40, 4)}
 _OFF_DIAGONAL = [4, 5, 6, 8, 9, 10]  # pose targets: t (0-2), then R row-major (3-11); the diagonal hardly varies
 
 
@@ -74,6 +80,74 @@ def collect(what: str, model, ds) -> tuple[dict[int, list[np.ndarray]], list[np.
     return feats, targets, scene_of
 
 
+def _quadratic_fit(p: np.ndarray, m: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares coefficients (12) of a motion field ``m [n, 2]`` in ``1, x, y, x^2, xy, y^2``."""
+    a = np.c_[np.ones(len(p)), p, p[:, 0] ** 2, p[:, 0] * p[:, 1], p[:, 1] ** 2]
+    aw = a * w[:, None]
+    return np.linalg.solve(a.T @ aw + 1e-3 * np.eye(a.shape[1]), aw.T @ m).ravel()
+
+
+def match(model, ds) -> int:  # noqa: ANN001
+    """The ``match`` report (see the module docstring)."""
+    head = getattr(model, "camera_head", None)
+    fm = getattr(head, "motion", None)
+    if fm is None:
+        raise SystemExit("match: this model's camera head does not match patches (camera_head.motion is 'none')")
+    patch = model.config.patch_size
+    counts = np.zeros((2, 3))  # [all, mutual] x [queries, exact, within one patch]
+    fields: dict[str, list[np.ndarray]] = {"matcher": [], "GT tracks": []}
+    poses, scene_of = [], []
+    for i in range(len(ds)):
+        b = collate([ds[i]])
+        with torch.no_grad():
+            inter = model.forward_intermediates(b["images"], layers=[model.config.depth - 1])
+            grid = inter.patch_grid(model.config.depth - 1)
+            _, s, h, w, _ = grid.shape
+            logits = fm.match(fm.desc(grid.reshape(1, s, h * w, -1)))[0]  # [S, n, n]
+            pos = grid_positions(h, w, grid.device)
+            motion, mass = window_soft_argmax(logits, pos, h, w, fm.radius)
+            mutual = mutual_best(logits)  # [S, n]
+        best = logits.argmax(-1)  # [S, n]
+        tracks, vis = b["tracks"][0], b["track_vis_mask"][0] & b["track_positive_mask"][0]
+        side = max(h, w) * patch
+        for f in range(1, s):
+            keep = vis[f] & vis[0]
+            xy0, xyf = tracks[0, keep], tracks[f, keep]  # [Q, 2] pixels
+            cell = (xyf[:, 1] // patch).clamp(0, h - 1).long() * w + (xyf[:, 0] // patch).clamp(0, w - 1).long()
+            r0, c0 = (xy0[:, 1] // patch).clamp(0, h - 1).long(), (xy0[:, 0] // patch).clamp(0, w - 1).long()
+            got = best[f][cell]
+            exact = (got // w == r0) & (got % w == c0)
+            near = ((got // w - r0).abs() <= 1) & ((got % w - c0).abs() <= 1)
+            for row, sel in enumerate((torch.ones_like(exact), mutual[f][cell].bool())):
+                counts[row] += [int(sel.sum()), int((exact & sel).sum()), int((near & sel).sum())]
+            if len(xy0) < 8:
+                continue
+            centred = ((xyf - torch.tensor([w * patch / 2, h * patch / 2])) / side).numpy()
+            fields["GT tracks"].append(_quadratic_fit(centred, ((xy0 - xyf) / side).numpy(), np.ones(len(xy0))))
+            trust = (mass[f] * mutual[f]).numpy() + 1e-6
+            fields["matcher"].append(_quadratic_fit(pos.numpy(), motion[f].numpy(), trust))
+            ext = b["extrinsics"][0][f].numpy()  # [3, 4] frame 0 -> frame f
+            poses.append(np.r_[ext[:, 3], ext[:, :3].ravel()])
+            scene_of.append(i)
+    print(f"match: {int(counts[0, 0])} GT correspondences in {len(ds)} scenes (frames s > 0 against frame 0)")
+    print("| matches | share of queries | exact patch | within one patch |")
+    print("|---|---:|---:|---:|")
+    for name, (n, exact, near) in zip(("all (argmax)", "mutual best"), counts, strict=True):
+        print(f"| {name} | {100 * n / max(counts[0, 0], 1):.1f} % | {100 * exact / max(n, 1):.1f} % | "
+              f"{100 * near / max(n, 1):.1f} % |")  # fmt: skip
+    y, scene = np.asarray(poses), np.asarray(scene_of)
+    fit = scene < max(1, len(ds) * 3 // 4)
+    if fit.all() or not fit.any():
+        raise SystemExit("need at least 2 scenes (the probe is scored on scenes it was not fitted on)")
+    print(f"\npose from the motion field: {len(y)} frames ({int(fit.sum())} fit); held-out R^2")
+    print("| motion field | t | R |")
+    print("|---|---:|---:|")
+    for name, rows in fields.items():
+        r2 = ridge_r2(np.asarray(rows), y, fit, lam=1.0)
+        print(f"| {name} | {r2[:3].mean():.2f} | {r2[_OFF_DIAGONAL].mean():.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in _DEFAULTS:
@@ -81,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     what = argv[0]
     scenes, frames = _DEFAULTS[what]
-    args = _diagnostics.parse(__doc__, argv[1:], frames=frames, scenes=scenes, tracks=128 if what == "flow" else None)
+    tracks = {"flow": 128, "match": 256}.get(what)
+    args = _diagnostics.parse(__doc__, argv[1:], frames=frames, scenes=scenes, tracks=tracks)
     model = load_model(args.weights).eval()
+    if what == "match":
+        return match(model, _diagnostics.scenes(args, args.frames, args.tracks))
     ds = _diagnostics.scenes(args, 2 if what == "flow" else args.frames, args.tracks if what == "flow" else 0)
     feats, targets, scene_of = collect(what, model, ds)
     y, scene = np.concatenate(targets), np.asarray(scene_of)

@@ -105,3 +105,55 @@ def test_camera_attention_and_track_diagnostics_run(bench, weights, scenes_root,
         assert 0 <= exact <= near <= 100 and 0 < mass < 100
     assert bench("track_diagnostics").main([*common, "--frames", "4", "--tracks", "16"]) == 0
     assert len([r for r in _table(capsys.readouterr().out) if r[0].startswith("seed3_")]) >= 1
+
+
+def test_match_probe_reads_the_camera_heads_matcher(bench, weights, scenes_root, tmp_path, capsys) -> None:
+    probe = bench("probe_diagnostics")
+    common = [str(scenes_root), "--size", "140", "--scenes", "4", "--tracks", "64"]
+    with pytest.raises(SystemExit, match="does not match patches"):
+        probe.main(["match", str(weights["sincos"]), *common])
+    cfg = _tiny("sincos")
+    cfg = dataclasses.replace(cfg, camera_head=dataclasses.replace(cfg.camera_head, motion="match"))
+    path = save_model(random_model(cfg, seed=5), tmp_path / "match.safetensors")
+    assert probe.main(["match", str(path), *common]) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    share, exact, near = (float(v.rstrip(" %")) for v in rows["mutual best"][1:4])
+    assert 0 < share <= 100 and 0 <= exact <= near <= 100
+    assert float(rows["all (argmax)"][1].rstrip(" %")) == 100.0
+    assert {"matcher", "GT tracks"} <= set(rows)  # the pose read-out of both motion fields
+
+
+def test_motion_oracle_fields_are_the_scenes_own_correspondences(bench, scenes_root) -> None:
+    """The exact motion field agrees with the engine's world points projected into frame 0, an independent path."""
+    oracle = bench("motion_oracle")
+    from openvggt.data.dataset import SceneDataset, scene_folders
+    from openvggt.data.sample import SampleConfig
+
+    cfg = SampleConfig(img_size=140, min_height=140, min_frames=4, max_frames=4, augment=False)
+    sample = SceneDataset(scene_folders(scenes_root)[1:2], cfg)[0]  # the indoor scene: real parallax
+    motion, valid, _, has_depth = oracle.motion_field(sample)
+    assert (has_depth >= valid).all()
+    assert valid[0].float().mean() > 0.9 and motion[0].abs().max() < 1e-6  # frame 0 matches itself
+    assert valid[1:].float().mean() > 0.3 and motion[1:][valid[1:]].abs().max() > 0.02  # the others move
+    s, h, w = 4, 10, 10
+    centre = (torch.arange(w) + 0.5) * 14
+    u, v = centre.repeat(h), centre.repeat_interleave(w)
+    world = sample["world_points"][:, v.long(), u.long()].double()  # [S, n, 3] in frame 0's camera
+    uv = world @ sample["intrinsics"][0].double().T
+    uv = uv[..., :2] / uv[..., 2:]
+    want = (uv - torch.stack([u, v], -1)) / 140
+    torch.testing.assert_close(motion[valid].double(), want[valid], atol=1e-4, rtol=0)
+    pos = oracle.grid_positions(h, w, torch.device("cpu"))
+    noisy = oracle.with_outliers(motion, valid, 0.5, pos, torch.Generator().manual_seed(0))
+    changed = (noisy != motion).any(-1)
+    assert not changed[0].any() and 0.3 < changed[1:][valid[1:]].float().mean() < 0.7
+    assert s == len(motion)
+
+
+def test_motion_oracle_runs(bench, scenes_root, capsys) -> None:
+    root = str(scenes_root)
+    args = [root, root, "--scenes", "4", "--heldout", "2", "--size", "140", "--outliers", "0", "--minutes", "0.01"]
+    assert bench("motion_oracle").main(args) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    assert {"identity", "0 %"} <= set(rows)
+    assert 0 <= float(rows["0 %"][2]) <= 100

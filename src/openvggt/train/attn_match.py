@@ -21,7 +21,15 @@ from torch import Tensor, nn
 
 from openvggt.layers.rope import RotaryPositionEmbedding2D
 
-__all__ = ["AttentionMatch", "CameraMatch", "TokenMotion", "batch_queries", "match_motion", "match_queries", "query_keys"]
+__all__ = [
+    "AttentionMatch",
+    "CameraMatch",
+    "TokenMotion",
+    "batch_queries",
+    "match_motion",
+    "match_queries",
+    "query_keys",
+]
 
 
 def match_queries(

@@ -12,9 +12,9 @@ from openvggt.models.config import CameraHeadConfig, VGGTConfig
 from openvggt.models.heads.camera import (
     CameraHead,
     FrameMotion,
-    _grid_positions,
-    _mutual_best,
-    _window_soft_argmax,
+    grid_positions,
+    mutual_best,
+    window_soft_argmax,
 )
 from openvggt.models.init import random_model
 
@@ -23,8 +23,8 @@ DIM = 32
 
 def test_window_soft_argmax_finds_the_peak_and_its_sub_patch_offset():
     h, w = 4, 6
-    pos = _grid_positions(h, w, torch.device("cpu"))  # [24, 2]
-    assert torch.allclose(pos[0], torch.tensor([-2.5, -1.5]) / 6) and torch.allclose(pos[-1], torch.tensor([2.5, 1.5]) / 6)
+    pos = grid_positions(h, w, torch.device("cpu"))  # [24, 2]
+    torch.testing.assert_close(pos[[0, -1]], torch.tensor([[-2.5, -1.5], [2.5, 1.5]]) / 6)
     logits = torch.full((1, h * w, h * w), -30.0)
     # query patch 7 (row 1, col 1) matches frame-0 patch 16 (row 2, col 4) exactly: motion (3, 1) patches
     logits[0, 7, 16] = 10.0
@@ -33,7 +33,7 @@ def test_window_soft_argmax_finds_the_peak_and_its_sub_patch_offset():
     # query patch 23 has a far-away distractor outside the window of its best match (kept out of the average)
     logits[0, 23, 23] = 10.0
     logits[0, 23, 0] = 9.0
-    motion, mass = _window_soft_argmax(logits, pos, h, w, radius=1)
+    motion, mass = window_soft_argmax(logits, pos, h, w, radius=1)
     torch.testing.assert_close(motion[0, 7], torch.tensor([3.0, 1.0]) / 6)
     torch.testing.assert_close(motion[0, 0], torch.tensor([1.5, 0.0]) / 6)
     torch.testing.assert_close(motion[0, 23], torch.zeros(2), atol=1e-6, rtol=0)
@@ -42,7 +42,7 @@ def test_window_soft_argmax_finds_the_peak_and_its_sub_patch_offset():
 
 def test_mutual_best_matches():
     logits = torch.tensor([[5.0, 0.0, 0.0], [4.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # queries 0 and 1 both prefer 0
-    torch.testing.assert_close(_mutual_best(logits), torch.tensor([1.0, 0.0, 1.0]))
+    torch.testing.assert_close(mutual_best(logits), torch.tensor([1.0, 0.0, 1.0]))
 
 
 def test_a_shifted_frame_gives_its_shift_and_frame_zero_no_motion():
@@ -55,13 +55,13 @@ def test_a_shifted_frame_gives_its_shift_and_frame_zero_no_motion():
     with torch.no_grad():
         fm.match.log_scale.fill_(5.0)  # sharp: a random token is far from every other one
         logits = fm.match(fm.desc(grid.reshape(b, 2, h * w, DIM)))
-        motion, mass = _window_soft_argmax(logits, _grid_positions(h, w, grid.device), h, w, fm.radius)
+        motion, mass = window_soft_argmax(logits, grid_positions(h, w, grid.device), h, w, fm.radius)
     motion = motion.reshape(b, 2, h, w, 2)
     torch.testing.assert_close(motion[0, 0], torch.zeros(h, w, 2), atol=1e-5, rtol=0)
     torch.testing.assert_close(motion[0, 1, :, 2:, 0], torch.full((h, w - 2), -2.0 / w), atol=1e-5, rtol=0)
     torch.testing.assert_close(motion[0, 1, :, 2:, 1], torch.zeros(h, w - 2), atol=1e-5, rtol=0)
     assert mass.min() > 0.99
-    mutual = _mutual_best(logits).reshape(b, 2, h, w)
+    mutual = mutual_best(logits).reshape(b, 2, h, w)
     assert mutual[0, 0].all() and mutual[0, 1, :, 2:].all()  # the shifted-in columns 0-1 match nothing truly
     out = fm(grid)
     assert out.shape == (b, 2, DIM) and torch.isfinite(out).all()

@@ -28,7 +28,7 @@ POSE_DIM = 9
 # per-patch inputs of FrameMotion besides the token projection: position (2), motion (2), match mass (1),
 # motion x position (4)
 _MOTION_GEOMETRY = 9
-_MOTION_TOKEN = 16
+MOTION_TOKEN = 16
 
 
 class CameraHead(nn.Module):
@@ -47,7 +47,9 @@ class CameraHead(nn.Module):
         self.pose_branch = Mlp(dim_in, dim_in // 2, POSE_DIM)
         if cfg.motion not in CAMERA_MOTIONS:  # the config checks this too; a hand-built one may not
             raise ValueError(f"unknown camera_head.motion {cfg.motion!r}")
-        self.motion = FrameMotion(dim_in, cfg.motion_dim, init_values=cfg.init_values) if cfg.motion == "match" else None
+        self.motion = None
+        if cfg.motion == "match":
+            self.motion = FrameMotion(dim_in, cfg.motion_dim, init_values=cfg.init_values)
 
     def forward(
         self,
@@ -110,8 +112,9 @@ class FrameMotion(nn.Module):
     the soft-argmax inside a ``(2r+1)^2`` window around the best match gives a sub-patch position in frame 0, hence
     a motion ``m = p0 - p`` (units of the image's longer side), with the window's probability mass as confidence.
     A per-patch MLP of ``(p, m, mass, m x p, projected token)`` is averaged over the patches, once plainly and once
-    weighted by the mass of the matches that are mutual best matches (the classic filter against outliers) and mapped to the camera token width behind a LayerScale gain, so a fresh module starts close to
-    adding nothing. Frame 0 matches itself (zero motion). Any grid size.
+    weighted by the mass of the matches that are mutual best matches (the classic filter against outliers), and
+    mapped to the camera token width behind a LayerScale gain, so a fresh module starts close to adding nothing.
+    Frame 0 matches itself (zero motion). Any grid size.
     """
 
     def __init__(self, dim_in: int, desc_dim: int = 64, hidden: int = 128, radius: int = 2, init_values: float = 0.01):
@@ -119,8 +122,8 @@ class FrameMotion(nn.Module):
         self.radius = radius
         self.desc = nn.Sequential(nn.LayerNorm(dim_in), Linear(dim_in, desc_dim))
         self.match = MatchLogits()
-        self.token_proj = nn.Sequential(nn.LayerNorm(dim_in), Linear(dim_in, _MOTION_TOKEN))
-        self.point_mlp = Mlp(_MOTION_GEOMETRY + _MOTION_TOKEN, hidden, hidden)
+        self.token_proj = nn.Sequential(nn.LayerNorm(dim_in), Linear(dim_in, MOTION_TOKEN))
+        self.point_mlp = Mlp(_MOTION_GEOMETRY + MOTION_TOKEN, hidden, hidden)
         self.out = Linear(2 * hidden, dim_in)
         self.gain = LayerScale(dim_in, init_values)
 
@@ -129,35 +132,51 @@ class FrameMotion(nn.Module):
         b, s, h, w, _ = patch_grid.shape
         tokens = patch_grid.reshape(b, s, h * w, -1)  # [B, S, n, 2C]
         logits = self.match(self.desc(tokens))  # [B, S, n, n] float32
-        pos = _grid_positions(h, w, tokens.device)  # [n, 2] (x, y)
-        motion, mass = _window_soft_argmax(logits, pos, h, w, self.radius)  # [B, S, n, 2], [B, S, n]
-        p = pos.expand(b, s, -1, -1)
+        pos = grid_positions(h, w, tokens.device)  # [n, 2] (x, y)
+        motion, mass = window_soft_argmax(logits, pos, h, w, self.radius)  # [B, S, n, 2], [B, S, n]
+        trust = mass * mutual_best(logits)  # a match is trusted when it is also frame 0's best match back
+        return self.summarise(pos, motion, mass, trust, self.token_proj(tokens))
+
+    def summarise(
+        self,
+        pos: torch.Tensor,
+        motion: torch.Tensor,
+        mass: torch.Tensor,
+        trust: torch.Tensor,
+        token_feats: torch.Tensor,
+    ) -> torch.Tensor:
+        """The pooling on its own (``benchmarks/motion_oracle.py`` feeds it exact motion fields).
+
+        ``pos [n, 2]``, ``motion [B, S, n, 2]``, ``mass``/``trust [B, S, n]`` (pooling weights, need not sum to 1),
+        ``token_feats [B, S, n, 16]`` -> ``[B, S, 2C]``.
+        """
+        p = pos.expand(*motion.shape[:2], -1, -1)
         geometry = torch.cat(
             [2 * p, 2 * motion, mass[..., None], 4 * (motion[..., :, None] * p[..., None, :]).flatten(-2)], dim=-1
         )  # [B, S, n, 9]
-        feats = torch.cat([geometry.to(tokens.dtype), self.token_proj(tokens)], dim=-1)  # [B, S, n, 25]
+        feats = torch.cat([geometry.to(token_feats.dtype), token_feats], dim=-1)  # [B, S, n, 25]
         per_patch = self.point_mlp(feats)  # [B, S, n, hidden]
-        trust = mass * _mutual_best(logits) + 1e-6  # a match is trusted when it is also frame 0's best match back
+        trust = trust + 1e-6
         weight = (trust / trust.sum(-1, keepdim=True)).to(per_patch.dtype)
         pooled = torch.cat([per_patch.mean(2), (per_patch * weight[..., None]).sum(2)], dim=-1)  # [B, S, 2 hidden]
         return self.gain(self.out(pooled))
 
 
-def _grid_positions(h: int, w: int, device: torch.device) -> torch.Tensor:
+def grid_positions(h: int, w: int, device: torch.device) -> torch.Tensor:
     """Patch centres ``[h*w, 2]`` (x, y), row-major, centred, in units of the grid's longer side."""
     ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
     side = max(h, w)
     return torch.stack([(xs.flatten() + 0.5 - w / 2) / side, (ys.flatten() + 0.5 - h / 2) / side], dim=-1).float()
 
 
-def _mutual_best(logits: torch.Tensor) -> torch.Tensor:
-    """``logits [..., n, m]`` -> ``[..., n]``: 1 where query ``i``'s best match ``j`` has ``i`` as its own best, else 0."""
+def mutual_best(logits: torch.Tensor) -> torch.Tensor:
+    """``logits [..., n, m]`` -> ``[..., n]``: 1 where query ``i``'s best match ``j`` has ``i`` as its best, else 0."""
     best = logits.argmax(-1)  # [..., n]
     back = logits.argmax(-2)  # [..., m]: for each frame-0 patch its best query
     return (back.gather(-1, best) == torch.arange(logits.shape[-2], device=logits.device)).to(logits.dtype)
 
 
-def _window_soft_argmax(
+def window_soft_argmax(
     logits: torch.Tensor, pos: torch.Tensor, h: int, w: int, radius: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``logits [..., n, n]`` (query patch, frame-0 patch) -> motion ``[..., n, 2]`` and window mass ``[..., n]``.
