@@ -7,11 +7,14 @@ std 1e-3. Convolutions keep PyTorch's default initialisation.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from openvggt.layers.layer_scale import LayerScale
 from openvggt.models.config import VGGTConfig
+from openvggt.models.heads.camera import MATCH_INIT_SCALE
 from openvggt.models.vggt import VGGT
 
 
@@ -61,6 +64,8 @@ def _init(model: nn.Module, gen: torch.Generator) -> nn.Module:
             param.copy_(torch.randn(param.shape, generator=gen))
         elif name.endswith("flow_head.weight"):
             _trunc_normal_(param, 0.001, gen)
+        elif name.endswith("motion.match.log_scale"):  # the camera head's matcher (camera_head.motion="match")
+            param.fill_(math.log(MATCH_INIT_SCALE))
     return model
 
 

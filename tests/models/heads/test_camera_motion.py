@@ -93,8 +93,10 @@ def test_config_validates_and_a_saved_model_round_trips(tmp_path):
     base = VGGTConfig.preset("vggt-tiny").with_heads(depth=False, point=False, track=False)
     cfg = dataclasses.replace(base, camera_head=dataclasses.replace(base.camera_head, motion="match"))
     assert VGGTConfig.from_dict(cfg.to_dict()) == cfg
-    model = random_model(cfg, seed=1)
+    model = random_model(cfg, seed=1)  # built on the meta device: every matcher parameter must be initialised
     assert any(k.startswith("camera_head.motion.") for k in model.state_dict())
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+    assert model.camera_head.motion.match.log_scale.exp().item() == pytest.approx(20.0)
     images = torch.rand(1, 3, 3, 28, 42)
     with torch.no_grad():
         want = model(images).pose_enc

@@ -29,6 +29,7 @@ POSE_DIM = 9
 # motion x position (4)
 _MOTION_GEOMETRY = 9
 MOTION_TOKEN = 16
+MATCH_INIT_SCALE = 20.0  # initial logit scale of the matcher's cosine similarities
 
 
 class CameraHead(nn.Module):
@@ -96,7 +97,7 @@ class MatchLogits(nn.Module):
     A module of its own so that training can read the logits (``openvggt.train.attn_match.CameraMatch``).
     """
 
-    def __init__(self, init_scale: float = 20.0):
+    def __init__(self, init_scale: float = MATCH_INIT_SCALE):
         super().__init__()
         self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
 
