@@ -38,14 +38,7 @@ from openvggt.io.checkpoint import load_model
 from openvggt.layers import Linear
 from openvggt.metrics.camera import camera_metrics
 from openvggt.models.config import CameraHeadConfig
-from openvggt.models.heads.camera import (
-    MOTION_TOKEN,
-    CameraHead,
-    FrameMotion,
-    grid_positions,
-    mutual_best,
-    window_soft_argmax,
-)
+from openvggt.models.heads.camera import MOTION_TOKEN, CameraHead, FrameMotion, grid_positions
 from openvggt.train.losses import LossConfig, camera_loss
 
 PATCH = 14
@@ -113,13 +106,11 @@ class OracleHead(nn.Module):
 
 def matcher_field(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
     """A trained model's own motion field ``[S, n, 2]``, window mass and mutual-best trust ``[S, n]``."""
-    fm, last = model.camera_head.motion, model.config.depth - 1
+    last = model.config.depth - 1
     with torch.no_grad():
         grid = model.forward_intermediates(images[None], layers=[last]).patch_grid(last)  # [1, S, h, w, 2C]
-        _, s, h, w, _ = grid.shape
-        logits = fm.match(fm.desc(grid.reshape(1, s, h * w, -1)))[0]  # [S, n, n]
-        motion, mass = window_soft_argmax(logits, grid_positions(h, w, grid.device), h, w, fm.radius)
-    return motion, mass, mass * mutual_best(logits)
+        f = model.camera_head.motion.fields(grid)
+    return f.motion[0], f.mass[0], f.trust[0]
 
 
 def load(root: str, count: int, frames: int, size: int, matcher=None, overlap: bool = True) -> dict[str, torch.Tensor]:  # noqa: ANN001

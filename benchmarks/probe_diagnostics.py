@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from openvggt.io.checkpoint import load_model
-from openvggt.models.heads.camera import grid_positions, mutual_best, window_soft_argmax
+from openvggt.models.heads.camera import mutual_best
 from openvggt.train.data import collate
 
 _DEFAULTS = {"position": (16, 2), "pose": (120, 4), "flow": (40, 2), "match": (40, 4)}
@@ -103,10 +103,9 @@ def match(model, ds) -> int:  # noqa: ANN001
             inter = model.forward_intermediates(b["images"], layers=[model.config.depth - 1])
             grid = inter.patch_grid(model.config.depth - 1)
             _, s, h, w, _ = grid.shape
-            logits = fm.match(fm.desc(grid.reshape(1, s, h * w, -1)))[0]  # [S, n, n]
-            pos = grid_positions(h, w, grid.device)
-            motion, mass = window_soft_argmax(logits, pos, h, w, fm.radius)
-            mutual = mutual_best(logits)  # [S, n]
+            mf = fm.fields(grid)
+        logits, pos, motion, trust = mf.logits[0], mf.pos, mf.motion[0], mf.trust[0]  # [S, ...]
+        mutual = mutual_best(logits)  # [S, n]
         best = logits.argmax(-1)  # [S, n]
         tracks, vis = b["tracks"][0], b["track_vis_mask"][0] & b["track_positive_mask"][0]
         side = max(h, w) * patch
@@ -124,8 +123,7 @@ def match(model, ds) -> int:  # noqa: ANN001
                 continue
             centred = ((xyf - torch.tensor([w * patch / 2, h * patch / 2])) / side).numpy()
             fields["GT tracks"].append(_quadratic_fit(centred, ((xy0 - xyf) / side).numpy(), np.ones(len(xy0))))
-            trust = (mass[f] * mutual[f]).numpy() + 1e-6
-            fields["matcher"].append(_quadratic_fit(pos.numpy(), motion[f].numpy(), trust))
+            fields["matcher"].append(_quadratic_fit(pos.numpy(), motion[f].numpy(), trust[f].numpy() + 1e-6))
             ext = b["extrinsics"][0][f].numpy()  # [3, 4] frame 0 -> frame f
             poses.append(np.r_[ext[:, 3], ext[:, :3].ravel()])
             scene_of.append(i)

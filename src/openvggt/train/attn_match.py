@@ -92,24 +92,24 @@ def query_keys(
     return q, k
 
 
-class _GlobalBlockHooks:
-    """What both terms share: hooks on every global block while active, one loss recorded per block call."""
+class _LossHooks:
+    """What the terms share: hooks on some modules while active, one loss recorded per hooked call."""
 
     name = ""
 
-    def __init__(self, aggregator: nn.Module, scene: Tensor, token: Tensor) -> None:
-        self.aggregator = aggregator
+    def __init__(self, scene: Tensor, token: Tensor) -> None:
         self.scene, self.token = scene, token
         self.losses: list[Tensor] = []
         self.handles: list = []
 
-    def _register(self, block: nn.Module):  # noqa: ANN202 - a torch hook handle
+    def _hooked(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def _register(self, module: nn.Module):  # noqa: ANN202 - a torch hook handle
         raise NotImplementedError
 
     def __enter__(self):  # noqa: ANN204
-        if getattr(self.aggregator, "grad_checkpointing", False):
-            raise ValueError(f"the {self.name} loss does not support gradient checkpointing")
-        self.handles = [self._register(blk) for blk in self.aggregator.global_blocks]
+        self.handles = [self._register(m) for m in self._hooked()]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,8 +118,21 @@ class _GlobalBlockHooks:
         self.handles = []
 
     def loss(self) -> Tensor:
-        """Mean over the recorded block calls."""
+        """Mean over the recorded calls."""
         return torch.stack(self.losses).mean()
+
+
+class _GlobalBlockHooks(_LossHooks):
+    """Terms on every global block of the trunk."""
+
+    def __init__(self, aggregator: nn.Module, scene: Tensor, token: Tensor) -> None:
+        super().__init__(scene, token)
+        self.aggregator = aggregator
+
+    def _hooked(self) -> list[nn.Module]:
+        if getattr(self.aggregator, "grad_checkpointing", False):
+            raise ValueError(f"the {self.name} loss does not support gradient checkpointing")
+        return list(self.aggregator.global_blocks)
 
 
 class AttentionMatch(_GlobalBlockHooks):
@@ -188,7 +201,7 @@ class TokenMotion(_GlobalBlockHooks):
         self.losses.append((pred - self.motion).abs().mean())
 
 
-class CameraMatch:
+class CameraMatch(_LossHooks):
     """Context manager: while active, the camera head's patch matcher records its match loss for the queries.
 
     The same queries and targets as :class:`AttentionMatch`, on the logits of
@@ -197,34 +210,28 @@ class CameraMatch:
     point. This trains the descriptors whose matches the camera head reads.
     """
 
+    name = "camera-match"
+
     def __init__(self, camera_head: nn.Module, scene: Tensor, token: Tensor, target: Tensor, tokens_per_frame: int,
                  patch_start: int) -> None:  # fmt: skip
         if getattr(camera_head, "motion", None) is None:
             raise ValueError("the camera-match loss needs a camera head with camera_head.motion='match'")
-        self.module = camera_head.motion.match
-        self.scene, self.target = scene, target
+        super().__init__(scene, token)
+        self.matcher = camera_head.motion.match
+        self.target = target
         self.frame, self.cell = token // tokens_per_frame, token % tokens_per_frame - patch_start
-        self.losses: list[Tensor] = []
-        self.handle = None
 
-    def __enter__(self):  # noqa: ANN204
-        self.handle = self.module.register_forward_hook(self._hook)
-        return self
+    def _hooked(self) -> list[nn.Module]:
+        return [self.matcher]
 
-    def __exit__(self, *exc: object) -> None:
-        if self.handle is not None:
-            self.handle.remove()
-        self.handle = None
+    def _register(self, module: nn.Module):  # noqa: ANN202
+        return module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, args: tuple, logits: Tensor) -> None:
         if len(self.scene) == 0:
             return
         rows = logits[self.scene, self.frame, self.cell].float()  # [M, n]
         self.losses.append(nn.functional.cross_entropy(rows, self.target))
-
-    def loss(self) -> Tensor:
-        """Mean over the recorded calls (one per forward)."""
-        return torch.stack(self.losses).mean()
 
 
 @functools.cache

@@ -16,6 +16,7 @@ token, so the head is given frame-to-frame geometry instead of having to find it
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -91,6 +92,17 @@ class CameraHead(nn.Module):
         return torch.cat([activate(t, cfg.trans_act), activate(q, cfg.quat_act), activate(fov, cfg.fl_act)], dim=-1)
 
 
+class MatchFields(NamedTuple):
+    """What :meth:`FrameMotion.fields` computes: ``logits [B, S, n, n]``, patch centres ``pos [n, 2]``, ``motion
+    [B, S, n, 2]`` to frame 0, window ``mass`` and mutual-best-weighted ``trust`` ``[B, S, n]``."""
+
+    logits: torch.Tensor
+    pos: torch.Tensor
+    motion: torch.Tensor
+    mass: torch.Tensor
+    trust: torch.Tensor
+
+
 class MatchLogits(nn.Module):
     """Scaled cosine similarity of every frame's patch descriptors to frame 0's: ``[B, S, n, d] -> [B, S, n, n]``.
 
@@ -130,13 +142,18 @@ class FrameMotion(nn.Module):
 
     def forward(self, patch_grid: torch.Tensor) -> torch.Tensor:
         """``patch_grid [B, S, h, w, 2C]`` -> ``[B, S, 2C]``."""
+        fields = self.fields(patch_grid)
+        tokens = patch_grid.flatten(2, 3)  # [B, S, n, 2C]
+        return self.summarise(fields.pos, fields.motion, fields.mass, fields.trust, self.token_proj(tokens))
+
+    def fields(self, patch_grid: torch.Tensor) -> MatchFields:
+        """The matcher's output for ``patch_grid [B, S, h, w, 2C]`` (also read by the diagnostics)."""
         b, s, h, w, _ = patch_grid.shape
-        tokens = patch_grid.reshape(b, s, h * w, -1)  # [B, S, n, 2C]
-        logits = self.match(self.desc(tokens))  # [B, S, n, n] float32
-        pos = grid_positions(h, w, tokens.device)  # [n, 2] (x, y)
+        logits = self.match(self.desc(patch_grid.reshape(b, s, h * w, -1)))  # [B, S, n, n] float32
+        pos = grid_positions(h, w, patch_grid.device)  # [n, 2] (x, y)
         motion, mass = window_soft_argmax(logits, pos, h, w, self.radius)  # [B, S, n, 2], [B, S, n]
         trust = mass * mutual_best(logits)  # a match is trusted when it is also frame 0's best match back
-        return self.summarise(pos, motion, mass, trust, self.token_proj(tokens))
+        return MatchFields(logits, pos, motion, mass, trust)
 
     def summarise(
         self,
