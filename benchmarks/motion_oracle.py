@@ -142,13 +142,16 @@ def evaluate(model: OracleHead, data: dict, pos: torch.Tensor, rate: float, size
         motion = with_outliers(data["motion"], data["valid"], rate, pos, g)
         enc = model(pos, motion, data["has_depth"], data["log_depth"], data["mass"], data["trust"])[-1]
     ext, _ = pose_encoding_to_extri_intri(enc, image_size_hw=(size, size))
-    rows = [camera_metrics(ext[i].numpy(), data["ext"][i].numpy()) for i in range(len(ext))]
-    return {k: float(np.mean([r[k] for r in rows])) for k in ("auc30", "rra15", "rta15")}
+    return score(ext, data)
 
 
 def identity(data: dict) -> dict[str, float]:
-    eye = torch.eye(3, 4).expand_as(data["ext"][0]).numpy()
-    rows = [camera_metrics(eye, data["ext"][i].numpy()) for i in range(len(data["ext"]))]
+    return score(torch.eye(3, 4).expand_as(data["ext"]), data)
+
+
+def score(pred_ext: torch.Tensor, data: dict) -> dict[str, float]:
+    """Mean over scenes of the evaluation's AUC@30 / RRA@15 / RTA@15, predictions ``[scenes, S, 3, 4]``."""
+    rows = [camera_metrics(p.numpy(), gt.numpy()) for p, gt in zip(pred_ext, data["ext"], strict=True)]
     return {k: float(np.mean([r[k] for r in rows])) for k in ("auc30", "rra15", "rta15")}
 
 
