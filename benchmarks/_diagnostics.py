@@ -18,6 +18,7 @@ def parse(  # noqa: ANN201
     scenes: int = 4,
     tracks: int | None = None,
     size: int = 168,
+    flags: tuple[tuple[str, str], ...] = (),
 ):
     """``WEIGHTS SCENES_ROOT [--size] [--frames] [--scenes] [--tracks] [--threads]``; sets the torch threads."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,6 +31,8 @@ def parse(  # noqa: ANN201
     if tracks is not None:
         p.add_argument("--tracks", type=int, default=tracks)
     p.add_argument("--threads", type=int, default=1)
+    for flag, help_text in flags:
+        p.add_argument(flag, action="store_true", help=help_text)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     return args

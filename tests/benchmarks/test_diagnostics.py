@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from openvggt.data.dataset import SceneDataset, scene_folders
+from openvggt.data.sample import SampleConfig
 from openvggt.data.synth.synthetic import SynthConfig, generate_scene, write_scene
+from openvggt.geometry.unprojection import depth_to_cam_coords
 from openvggt.io.checkpoint import save_model
+from openvggt.metrics.camera import camera_metrics
 from openvggt.models.config import PatchEmbedConfig, VGGTConfig
 from openvggt.models.init import random_model
 
@@ -126,9 +130,6 @@ def test_match_probe_reads_the_camera_heads_matcher(bench, weights, scenes_root,
 def test_motion_oracle_fields_are_the_scenes_own_correspondences(bench, scenes_root) -> None:
     """The exact motion field agrees with the engine's world points projected into frame 0, an independent path."""
     oracle = bench("motion_oracle")
-    from openvggt.data.dataset import SceneDataset, scene_folders
-    from openvggt.data.sample import SampleConfig
-
     cfg = SampleConfig(img_size=140, min_height=140, min_frames=4, max_frames=4, augment=False)
     sample = SceneDataset(scene_folders(scenes_root)[1:2], cfg)[0]  # the indoor scene: real parallax
     motion, valid, _, has_depth = oracle.motion_field(sample)
@@ -157,3 +158,43 @@ def test_motion_oracle_runs(bench, scenes_root, capsys) -> None:
     rows = {r[0]: r for r in _table(capsys.readouterr().out)}
     assert {"identity", "0 %"} <= set(rows)
     assert 0 <= float(rows["0 %"][2]) <= 100
+
+
+def test_pose_solvers_recover_the_cameras_from_exact_inputs(bench, scenes_root) -> None:
+    """With GT depth, GT point maps and the engine's exact correspondences the solvers give back the GT cameras;
+    with the point map of frame 0 put in place of every frame's (a head that draws each frame in its own camera) the
+    points solver returns the identity, which is what it has to report for such a model."""
+    solve = bench("pose_solve")
+
+    cfg = SampleConfig(img_size=140, min_height=140, min_frames=4, max_frames=4, augment=False)
+    sample = SceneDataset(scene_folders(scenes_root)[1:2], cfg)[0]  # indoor: real parallax
+    depth, ext, intr = (sample[k].double().numpy() for k in ("depths", "extrinsics", "intrinsics"))
+    world = sample["world_points"].double().numpy()
+    mask = sample["point_masks"].numpy()
+    conf = mask.astype(float) + 1e-3  # the points off the GT mask (no depth) weigh next to nothing
+    got = solve.from_points(np.where(mask, depth, 1.0), conf, world, conf, intr)
+    np.testing.assert_allclose(got[:, :, :3], ext[:, :, :3], atol=1e-4)
+    assert camera_metrics(got, ext)["auc30"] > 99
+    filled = np.where(mask, depth, 1.0)
+    in_own_camera = np.stack([depth_to_cam_coords(d, k, cam_dtype=None) for d, k in zip(filled, intr, strict=True)])
+    own = solve.from_points(filled, conf, in_own_camera, conf, intr)
+    np.testing.assert_allclose(own, np.tile(np.eye(3, 4), (4, 1, 1)), atol=1e-6)
+    gy, gx = np.mgrid[0:10, 0:10]
+    grid = np.c_[(gx.ravel() + 0.5) * 14, (gy.ravel() + 0.5) * 14]
+    xy, seen = solve.exact_matches(sample, grid)
+    assert seen[0].mean() > 0.9 and np.abs(xy[0] - grid)[seen[0]].max() < 1e-6
+    assert seen[1:].mean() > 0.3
+    pnp = solve.from_matches(depth[0], intr, np.broadcast_to(grid, xy.shape), xy, seen, 2.0)
+    np.testing.assert_allclose(pnp[1:], ext[1:], atol=1e-3)
+
+
+def test_pose_solve_runs_every_solver(bench, weights, scenes_root, tmp_path, capsys) -> None:
+    cfg = _tiny("sincos")
+    cfg = dataclasses.replace(cfg, camera_head=dataclasses.replace(cfg.camera_head, motion="match"))
+    path = save_model(random_model(cfg, seed=5), tmp_path / "match.safetensors")
+    common = [str(scenes_root), "--size", "140", "--scenes", "2", "--frames", "4", "--gt-oracles"]
+    assert bench("pose_solve").main([str(path), *common]) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    assert {"head", "identity", "points", "tracks", "matches", "exact matches, GT depth + intrinsics"} <= set(rows)
+    assert float(rows["exact matches, GT depth + intrinsics"][1]) > 90
+    assert all(0 <= float(r[1]) <= 100 for name, r in rows.items() if name != "cameras from")
