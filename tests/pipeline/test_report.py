@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from openvggt.pipeline import report
+from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, DEFAULT_WEIGHTS, is_default_weights
+from openvggt.pipeline import inference, report
 from openvggt.pipeline.reconstruct import reconstruct
 from tests.pipeline.conftest import SIZE, textured
 
@@ -75,3 +76,32 @@ def test_long_runs_show_a_sample_of_frames(written, tmp_path, monkeypatch):
     text = report.write_report(rec, tmp_path / "r.html", summary).read_text(encoding="utf-8")
     assert "2 of 3 frames shown" in text
     assert len(re.findall(r'alt="depth"', text)) == 2
+
+
+def test_the_shipped_model_says_its_cameras_are_not_to_be_trusted(written, tmp_path, monkeypatch):
+    """A page made with the shipped default model carries the model card's caveat; any other weights, none."""
+    rec, _, text = written
+    assert 'class="caveat"' not in text  # a model passed in
+    monkeypatch.setattr(rec, "weights", "default")
+    summary = {"options": {}, "openvggt": "x", "torch": "y"}
+    page = report.write_report(rec, tmp_path / "r.html", summary).read_text(encoding="utf-8")
+    assert 'class="caveat"' in page and "cameras near chance" in page and "facebook/VGGT-1B" in page
+    assert page.index('class="caveat"') < page.index("Camera trajectory")  # above the results
+
+
+def test_is_default_weights_names_the_shipped_file_only(tmp_path):
+    assert is_default_weights("default") and is_default_weights(DEFAULT_WEIGHTS)
+    assert is_default_weights(str(DEFAULT_WEIGHTS.parent / ".." / "weights" / DEFAULT_WEIGHTS.name))
+    assert not is_default_weights(None) and not is_default_weights(tmp_path / "vggt-small.safetensors")
+    assert not is_default_weights("facebook/VGGT-1B")
+
+
+def test_jobs_with_the_shipped_model_warn_once(caplog, monkeypatch):
+    """load_predictor (reconstruct, track) logs the caveat for the default weights and not for others."""
+    seen = []
+    monkeypatch.setattr(inference, "Predictor", lambda weights, **kw: seen.append(weights) or object())
+    with caplog.at_level("WARNING", logger="openvggt.pipeline.inference"):
+        inference.load_predictor("default")
+        inference.load_predictor("some/other.safetensors")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [DEFAULT_MODEL_CAVEAT] and seen == ["default", "some/other.safetensors"]

@@ -33,6 +33,23 @@ HUB_WEIGHT_FILES = ("model.safetensors", "model.pt")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "vggt-small.safetensors"
 OFFICIAL_REPO = "facebook/VGGT-1B"
 HEAD_NAMES = ("camera", "depth", "point", "track")
+# What every job run with the shipped model says once, in its log and on its report page (docs/model_card.md).
+DEFAULT_MODEL_CAVEAT = (
+    "the shipped default model (vggt-small, trained 2 h on a CPU) gives coarse depth but cameras near chance "
+    "(docs/model_card.md); for real cameras use --weights facebook/VGGT-1B or your own trained weights"
+)
+
+
+def is_default_weights(source: str | Path | None) -> bool:
+    """Whether ``source`` names the shipped default model (``"default"`` or its file)."""
+    if source is None:
+        return False
+    if str(source) == "default":
+        return True
+    try:
+        return Path(source).expanduser().resolve() == DEFAULT_WEIGHTS
+    except (OSError, RuntimeError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------- reading

@@ -43,6 +43,7 @@ from openvggt.io.glb import write_glb
 from openvggt.io.images import load_image_rgb
 from openvggt.io.nerfstudio import write_transforms
 from openvggt.io.ply import write_ply
+from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.pipeline.report import write_report
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ def run_summary(rec) -> dict:  # noqa: ANN001
         "openvggt": __version__,
         "torch": torch.__version__,
         "weights": rec.weights,
+        "caveat": DEFAULT_MODEL_CAVEAT if is_default_weights(rec.weights) else None,
         "options": options,
         "images": [
             {

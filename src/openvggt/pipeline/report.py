@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from openvggt.geometry import camera_centers
+from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.viz.web import viewer_section
 
 MAX_FRAMES_SHOWN = 60
@@ -23,7 +24,9 @@ THUMB_WIDTH = 240
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
 header{background:#1d232b;color:#fff;padding:22px 32px}header h1{margin:0;font-size:22px}
-header p{margin:6px 0 0;color:#b8c1cc;font-size:14px}main{padding:20px 32px;max-width:1400px}
+header p{margin:6px 0 0;color:#b8c1cc;font-size:14px}
+.caveat{background:#fff4d6;border-left:4px solid #e0a100;padding:10px 14px;border-radius:4px;font-size:14px}
+main{padding:20px 32px;max-width:1400px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:18px}
 .card{background:#fff;border-radius:8px;padding:12px 18px;box-shadow:0 1px 3px #0002;min-width:130px}
 .card b{display:block;font-size:22px}.card span{font-size:12px;color:#5b6673;text-transform:uppercase}
@@ -214,6 +217,13 @@ _FILES = [
 ]
 
 
+def _caveat_html(weights: str) -> str:
+    """A warning above everything else when the shipped default model made this page."""
+    if not is_default_weights(weights):
+        return ""
+    return f'<p class="caveat"><b>Note:</b> {html.escape(DEFAULT_MODEL_CAVEAT)}.</p>'
+
+
 def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
     """Write the page to ``path``."""
     settings = [(k, v) for k, v in summary["options"].items() if k != "ba_options" or rec.options.ba]
@@ -227,6 +237,7 @@ def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
 <style>{_CSS}</style></head><body><header><h1>Reconstruction of {len(rec.names)} images</h1>
 <p>{html.escape(rec.weights)} · input {rec.images.shape[2]}x{rec.images.shape[1]} ({rec.options.mode}) ·
 {"with" if rec.ba is not None else "without"} bundle adjustment</p></header><main>
+{_caveat_html(rec.weights)}
 {_cards(rec)}
 {viewer_section(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, rec.images)}
 <section><h2>Camera trajectory</h2><p class="note">World frame = first camera (OpenCV: x right, y down,
