@@ -198,3 +198,34 @@ def test_pose_solve_runs_every_solver(bench, weights, scenes_root, tmp_path, cap
     assert {"head", "identity", "points", "tracks", "matches", "exact matches, GT depth + intrinsics"} <= set(rows)
     assert float(rows["exact matches, GT depth + intrinsics"][1]) > 90
     assert all(0 <= float(r[1]) <= 100 for name, r in rows.items() if name != "cameras from")
+
+
+def test_pose_cnn_pairs_and_targets(bench, scenes_root) -> None:
+    """The probe's targets are the relative cameras (identity for a frame against itself; the normalised camera
+    for a frame against frame 0), and the untrained network starts at the identity pose."""
+    cnn = bench("pose_cnn")
+    data = cnn.load(str(scenes_root), 2, 140)
+    assert data["images"].dtype == torch.uint8 and data["images"].shape[:2] == (2, 8)
+    ext = data["ext"][0]  # [8, 3, 4], frame 0 = identity after normalisation
+    idx = torch.arange(8)
+    same = cnn.relative(ext, idx, idx)
+    torch.testing.assert_close(same, torch.eye(3, 4).expand(8, 3, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(cnn.relative(ext, idx, torch.zeros(8, dtype=torch.long)), ext, atol=1e-5, rtol=0)
+    back = cnn.relative(ext, torch.zeros(8, dtype=torch.long), idx)  # frame 0 seen from frame s: the inverse
+    composed = torch.cat([back, torch.tensor([[[0, 0, 0, 1.0]]]).expand(8, 1, 4)], 1) @ torch.cat(
+        [ext, torch.tensor([[[0, 0, 0, 1.0]]]).expand(8, 1, 4)], 1
+    )
+    torch.testing.assert_close(composed[:, :3], torch.eye(3, 4).expand(8, 3, 4), atol=1e-4, rtol=0)
+    net = cnn.PairPoseNet(8)
+    enc = net(data["images"][0].float() / 255, data["images"][0].float() / 255)
+    torch.testing.assert_close(enc, torch.tensor([0, 0, 0, 0, 0, 0, 1, 1.0, 1.0]).expand(8, 9))
+
+
+def test_pose_cnn_runs(bench, scenes_root, capsys) -> None:
+    root = str(scenes_root)
+    args = [root, root, "--scenes", "4", "--heldout", "2", "--size", "140", "--minutes", "0.05", "--width", "8"]
+    assert bench("pose_cnn").main(args + ["--batch", "4", "--eval-every-s", "1"]) == 0
+    rows = _table(capsys.readouterr().out)
+    body = [r for r in rows if r[0] not in ("minutes",) and not r[0].startswith("-")]
+    assert len(body) >= 2 and int(body[-1][1]) > 0  # a first row at step 0 and one after training
+    assert all(0 <= float(r[4]) <= 100 for r in body)
