@@ -1,13 +1,37 @@
-"""What the model diagnostics in this folder share: their command line and the fresh scenes they read."""
+"""What the model diagnostics in this folder share: their command lines, the fresh scenes they read and how they
+average the evaluation's camera scores."""
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 
 from openvggt.data.dataset import SceneDataset, scene_folders
 from openvggt.data.sample import SampleConfig
+
+CAMERA_KEYS = ("auc30", "rra15", "rta15")
+
+
+def mean_camera_metrics(rows: list[dict]) -> dict[str, float]:
+    """Mean over scenes of AUC@30 / RRA@15 / RTA@15 (``rows``: one :func:`~openvggt.metrics.camera_metrics` each)."""
+    return {k: float(np.mean([r[k] for r in rows])) for k in CAMERA_KEYS}
+
+
+def probe_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
+    """``TRAIN_ROOT HELDOUT_ROOT [--scenes] [--heldout] [--size] [--minutes] [--batch] [--threads]``: the command
+    line of the probes that train a small network on some scenes and score it on held-out ones."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("train_root")
+    p.add_argument("heldout_root")
+    p.add_argument("--scenes", type=int, default=2000)
+    p.add_argument("--heldout", type=int, default=40)
+    p.add_argument("--size", type=int, default=168)
+    p.add_argument("--minutes", type=float, default=minutes)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+    return p
 
 
 def parse(  # noqa: ANN201

@@ -23,11 +23,10 @@ same GT depth feature: whether the trained matcher's matches carry the pose, apa
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-import numpy as np
+import _diagnostics
 import torch
 from torch import nn
 
@@ -151,22 +150,15 @@ def identity(data: dict) -> dict[str, float]:
 
 def score(pred_ext: torch.Tensor, data: dict) -> dict[str, float]:
     """Mean over scenes of the evaluation's AUC@30 / RRA@15 / RTA@15, predictions ``[scenes, S, 3, 4]``."""
-    rows = [camera_metrics(p.numpy(), gt.numpy()) for p, gt in zip(pred_ext, data["ext"], strict=True)]
-    return {k: float(np.mean([r[k] for r in rows])) for k in ("auc30", "rra15", "rta15")}
+    return _diagnostics.mean_camera_metrics(
+        [camera_metrics(p.numpy(), gt.numpy()) for p, gt in zip(pred_ext, data["ext"], strict=True)]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("train_root")
-    p.add_argument("heldout_root")
-    p.add_argument("--scenes", type=int, default=2000)
-    p.add_argument("--heldout", type=int, default=40)
+    p = _diagnostics.probe_parser(__doc__, minutes=3.0)  # --minutes: training time per outlier rate
     p.add_argument("--frames", type=int, default=4, help="frames a training scene (held-out scenes: all 8)")
-    p.add_argument("--size", type=int, default=168)
     p.add_argument("--outliers", default="0,0.3,0.55,0.8")
-    p.add_argument("--minutes", type=float, default=3.0, help="training time per outlier rate")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--matcher", help="a model with camera_head.motion='match': train on its matches instead")
     p.add_argument("--no-overlap", action="store_true", help="exact fields: do not tell which patches leave frame 0")
     args = p.parse_args(argv)

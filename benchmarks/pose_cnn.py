@@ -19,10 +19,10 @@ pairs, against the identity, printed as a learning curve (frames seen = 2 per pa
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+import _diagnostics
 import numpy as np
 import torch
 from torch import nn
@@ -105,21 +105,13 @@ def evaluate(model: PairPoseNet, held: dict, dtype: torch.dtype | None) -> dict[
             pred[0] = np.eye(3, 4)
             rows.append(camera_metrics(pred, held["ext"][k].double().numpy()))
     model.train()
-    return {key: float(np.mean([r[key] for r in rows])) for key in ("auc30", "rra15", "rta15")}
+    return _diagnostics.mean_camera_metrics(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("train_root")
-    p.add_argument("heldout_root")
-    p.add_argument("--scenes", type=int, default=2000)
-    p.add_argument("--heldout", type=int, default=40)
-    p.add_argument("--size", type=int, default=168)
-    p.add_argument("--minutes", type=float, default=20.0)
-    p.add_argument("--batch", type=int, default=32)
+    p = _diagnostics.probe_parser(__doc__, minutes=20.0)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every-s", type=float, default=300.0)
     p.add_argument("--save", help="write the trained network's state dict here")
     p.add_argument("--families", default="", help="comma-separated families to train and score on [all]")

@@ -36,8 +36,6 @@ from openvggt.io.checkpoint import load_model
 from openvggt.metrics.camera import camera_metrics
 from openvggt.train.data import collate
 
-KEYS = ("auc30", "rra15", "rta15")
-
 
 def lift(depth: np.ndarray, intr: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Pixels ``uv [N, 2]`` of a ``[H, W]`` depth map (bilinear; pixel ``(r, c)`` sits at ``(x, y) = (c, r)``, the
@@ -201,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| cameras from | AUC@30 | RRA@15 | RTA@15 |")
     print("|---|---:|---:|---:|")
     for name, r in rows.items():
-        m = [float(np.mean([x[key] for x in r])) for key in KEYS]
-        print(f"| {name} | {m[0]:.1f} | {m[1]:.1f} | {m[2]:.1f} |")
+        m = _diagnostics.mean_camera_metrics(r)
+        print(f"| {name} | {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |")
     return 0
 
 
