@@ -13,6 +13,7 @@ from openvggt.geometry import pose_encoding_to_extri_intri
 from openvggt.io.checkpoint import save_model
 from openvggt.models.config import VGGTConfig
 from openvggt.models.init import random_model
+from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, DEFAULT_WEIGHTS
 
 SIZE = 56
 
@@ -121,6 +122,18 @@ def test_loading_weights_with_a_subset_of_heads(tmp_path, model):
     assert "tiny.safetensors" in repr(p)
     with pytest.raises(UserError, match="no point head"):
         p(torch.rand(1, 3, SIZE, SIZE), heads=("point",))
+
+
+def test_the_shipped_model_warns_that_its_cameras_are_near_chance(tmp_path, model, caplog):
+    """Loading the shipped default weights (by name or by path) logs the model card's caveat; other weights and a
+    model passed in do not."""
+    with caplog.at_level("WARNING", logger="openvggt.predictor"):
+        Predictor("default", device="cpu", dtype="fp32", heads=("camera",))
+        Predictor(DEFAULT_WEIGHTS, device="cpu", dtype="fp32", heads=("camera",))
+        Predictor(save_model(model, tmp_path / "tiny.safetensors"), device="cpu", dtype="fp32")
+        Predictor(model=model, device="cpu", dtype="fp32")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [DEFAULT_MODEL_CAVEAT, DEFAULT_MODEL_CAVEAT]
 
 
 @pytest.mark.parametrize(

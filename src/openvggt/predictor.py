@@ -29,6 +29,7 @@ from openvggt.geometry import pose_encoding_to_extri_intri
 from openvggt.io.images import ImageMeta, ImageSource, load_images
 from openvggt.models.config import VGGTConfig
 from openvggt.models.heads.track.head import MIN_TRACK_SIDE
+from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.models.vggt import HEADS, VGGT, Intermediates, VGGTOutput
 from openvggt.quant import quantize_int8
 from openvggt.runtime import (
@@ -119,6 +120,8 @@ class Predictor:
                 source, config=config, device=self.device, heads=heads, dtype=load_dtype(self.device, self.dtype)
             )
             self.weights = str(weights or "default")
+            if is_default_weights(source):
+                log.warning(DEFAULT_MODEL_CAVEAT)  # every job and library user of the shipped model hears it once
         else:
             model = model.to(self.device).eval()
             self.weights = "<model>"

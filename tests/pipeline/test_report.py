@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, DEFAULT_WEIGHTS, is_default_weights
-from openvggt.pipeline import inference, report
+from openvggt.models.pretrained import DEFAULT_WEIGHTS, is_default_weights
+from openvggt.pipeline import report
 from openvggt.pipeline.reconstruct import reconstruct
 from tests.pipeline.conftest import SIZE, textured
 
@@ -94,14 +94,3 @@ def test_is_default_weights_names_the_shipped_file_only(tmp_path):
     assert is_default_weights(str(DEFAULT_WEIGHTS.parent / ".." / "weights" / DEFAULT_WEIGHTS.name))
     assert not is_default_weights(None) and not is_default_weights(tmp_path / "vggt-small.safetensors")
     assert not is_default_weights("facebook/VGGT-1B")
-
-
-def test_jobs_with_the_shipped_model_warn_once(caplog, monkeypatch):
-    """load_predictor (reconstruct, track) logs the caveat for the default weights and not for others."""
-    seen = []
-    monkeypatch.setattr(inference, "Predictor", lambda weights, **kw: seen.append(weights) or object())
-    with caplog.at_level("WARNING", logger="openvggt.pipeline.inference"):
-        inference.load_predictor("default")
-        inference.load_predictor("some/other.safetensors")
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings == [DEFAULT_MODEL_CAVEAT] and seen == ["default", "some/other.safetensors"]

@@ -43,7 +43,6 @@ from openvggt.longseq.source import FrameSource, open_source, save_frame
 from openvggt.longseq.store import ChunkStore, unproject
 from openvggt.longseq.voxel import VoxelCloud
 from openvggt.models.config import VGGTConfig
-from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.pipeline.colmap_export import build_model
 from openvggt.pipeline.outputs import atomic_dir, check_output_dir, depth_keys, write_depth_files
 from openvggt.pipeline.timing import StageTimer
@@ -107,8 +106,6 @@ def make_predictor(weights, model, options: ChunkedOptions) -> Predictor:  # noq
             model=model, device=options.device, dtype=options.dtype, mode=options.mode, size=options.size
         )
     else:
-        if is_default_weights(weights):
-            log.warning(DEFAULT_MODEL_CAVEAT)
         predictor = Predictor(
             weights,
             device=options.device,

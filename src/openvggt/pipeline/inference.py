@@ -7,19 +7,15 @@ an option needs into a one-line error naming the option.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
 
 from openvggt.errors import CheckpointError, InputError
-from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.models.vggt import VGGT
 from openvggt.predictor import Predictor
 
 __all__ = ["load_predictor"]
-
-log = logging.getLogger(__name__)
 
 _NEEDS = {"track": "--ba and `openvggt track` need it", "point": "--use-point-map needs it"}
 
@@ -49,8 +45,6 @@ def load_predictor(
             raise InputError(f"the model has no {' or '.join(missing)} head ({'; '.join(_NEEDS[h] for h in missing)})")
         where = next(model.parameters()).device if device == "auto" else device
         return Predictor(model=model, device=where, dtype=dtype, mode=mode, size=size, progress=True)
-    if is_default_weights(weights):
-        log.warning(DEFAULT_MODEL_CAVEAT)
     try:
         return Predictor(weights, device=device, dtype=dtype, heads=heads, mode=mode, size=size, progress=True)
     except CheckpointError:

@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 from openvggt.errors import UserError
-from openvggt.models.pretrained import DEFAULT_MODEL_CAVEAT, is_default_weights
 from openvggt.predictor import Predictor
 from openvggt.runtime import DTYPE_NAMES
 from openvggt.serve.uploads import Limits
@@ -67,8 +66,6 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(f"openvggt serve needs FastAPI and uvicorn: pip install 'openvggt[serve]' ({exc})") from None
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    if is_default_weights(args.weights):
-        log.warning(DEFAULT_MODEL_CAVEAT)
     predictor = Predictor(args.weights, device=args.device, dtype=args.dtype)
     settings = ServeSettings(
         token=token, workers=args.workers, queue_size=args.queue, ttl=args.ttl,
