@@ -229,3 +229,43 @@ def test_pose_cnn_runs(bench, scenes_root, capsys) -> None:
     body = [r for r in rows if r[0] not in ("minutes",) and not r[0].startswith("-")]
     assert len(body) >= 2 and int(body[-1][1]) > 0  # a first row at step 0 and one after training
     assert all(0 <= float(r[4]) <= 100 for r in body)
+
+
+def test_match_cnn_correspondences_and_sampling(bench, scenes_root) -> None:
+    """The probe's GT correspondences are the motion oracle's (an independent path through the world points); its
+    descriptor sampling reads a cell's own descriptor at the cell's centre; a frame matched to itself finds itself."""
+    cnn = bench("match_cnn")
+    data = cnn.load(str(scenes_root), 2, 140)
+    depth, ext, intr = data["depth"][1], data["ext"][1], data["intr"][1]  # the indoor scene
+    uv = torch.rand(1, 200, 2, generator=torch.Generator().manual_seed(0)) * 139
+    same, seen = cnn.correspond(depth[1:2], depth[1:2], ext[1:2], ext[1:2], intr[1:2], intr[1:2], uv)
+    assert seen.float().mean() > 0.8
+    torch.testing.assert_close(same[seen], uv[seen], atol=1e-3, rtol=0)
+    xy, seen = cnn.correspond(depth[1:2], depth[:1], ext[1:2], ext[:1], intr[1:2], intr[:1], uv)
+    rows, cols = uv[0, :, 1].round().long(), uv[0, :, 0].round().long()
+    world = SceneDataset(scene_folders(scenes_root)[1:2], SampleConfig(img_size=140, min_height=140, min_frames=8,
+                         max_frames=8, augment=False))[0]["world_points"][1, rows, cols].float()  # fmt: skip
+    proj = world @ intr[0].T
+    want = proj[:, :2] / proj[:, 2:]
+    assert seen.float().mean() > 0.2
+    torch.testing.assert_close(xy[0][seen[0]], want[seen[0]], atol=1.0, rtol=0)  # the lookup rounds to a pixel
+    net = cnn.Descriptors(width=8, dim=16).eval()
+    with torch.no_grad():
+        d = net(data["images"][1, :1].float() / 255)
+        centres = cnn.cell_centres(*d.shape[-2:])
+        got = cnn.sample_at(d, centres[None])[0]
+        torch.testing.assert_close(got, d[0].flatten(1).T, atol=1e-5, rtol=0)
+        grid = centres[::37]
+        found, mutual = cnn.match_grid(
+            net, data["images"][1, 0].float() / 255, data["images"][1, 0].float() / 255, grid
+        )
+    assert np.median(np.linalg.norm(found - grid.numpy(), axis=1)) < 2.0 and mutual.mean() > 0.5
+
+
+def test_match_cnn_runs(bench, scenes_root, capsys) -> None:
+    root = str(scenes_root)
+    args = [root, root, "--scenes", "4", "--heldout", "2", "--size", "140", "--minutes", "0.05", "--batch", "2"]
+    assert bench("match_cnn").main(args + ["--points", "32", "--eval-every-s", "1"]) == 0
+    body = [r for r in _table(capsys.readouterr().out) if r[0] != "minutes" and not r[0].startswith("-")]
+    assert len(body) >= 2 and int(body[-1][1]) > 0
+    assert all(0 <= float(r[4]) <= float(r[5]) <= 100 and 0 <= float(r[6]) <= 100 for r in body)
