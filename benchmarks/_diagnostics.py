@@ -73,3 +73,23 @@ def scenes(args: argparse.Namespace, frames: int, track_num: int = 0) -> SceneDa
         track_num=track_num,
     )
     return SceneDataset(scene_folders(args.root)[: args.scenes], cfg)
+
+
+def load_scenes(root: str, count: int, size: int, families: tuple[str, ...] = (), depth: bool = False) -> dict:
+    """The first ``count`` scenes of ``families`` under ``root`` (folder names end in ``_<family>``; all when empty),
+    8 frames each at ``size``, held in memory: uint8 ``images [N, 8, 3, H, W]``, normalised ``ext [N, 8, 3, 4]``
+    and ``intr [N, 8, 3, 3]``, and with ``depth`` the GT depth ``[N, 8, H, W]`` (0 where there is none)."""
+    cfg = SampleConfig(img_size=size, min_height=size, min_frames=8, max_frames=8, augment=False)
+    folders = [f for f in scene_folders(root) if not families or f.name.rsplit("_", 1)[-1] in families]
+    if not folders:
+        raise SystemExit(f"{root}: no scenes of the families {', '.join(families)}")
+    ds = SceneDataset(folders[:count], cfg)
+    out: dict[str, list] = {"images": [], "ext": [], "intr": []} | ({"depth": []} if depth else {})
+    for i in range(len(ds)):
+        s = ds[i]
+        out["images"].append((s["images"] * 255).round().to(torch.uint8))
+        out["ext"].append(s["extrinsics"].float())
+        out["intr"].append(s["intrinsics"].float())
+        if depth:
+            out["depth"].append(torch.where(s["point_masks"], s["depths"], 0.0).float())
+    return {k: torch.stack(v) for k, v in out.items()}

@@ -31,8 +31,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.geometry.pose_encoding import pose_encoding_to_extri_intri
 from openvggt.geometry.se3 import closed_form_inverse_se3
 from openvggt.io.checkpoint import load_model
@@ -63,17 +61,8 @@ class Descriptors(nn.Module):
 
 
 def load(root: str, count: int, size: int) -> dict[str, torch.Tensor]:
-    """Scenes: uint8 images ``[N, 8, 3, H, W]``, GT depth ``[N, 8, H, W]`` (0 where none), cameras."""
-    cfg = SampleConfig(img_size=size, min_height=size, min_frames=8, max_frames=8, augment=False)
-    ds = SceneDataset(scene_folders(root)[:count], cfg)
-    out: dict[str, list] = {"images": [], "depth": [], "ext": [], "intr": []}
-    for i in range(len(ds)):
-        s = ds[i]
-        out["images"].append((s["images"] * 255).round().to(torch.uint8))
-        out["depth"].append(torch.where(s["point_masks"], s["depths"], 0.0).float())
-        out["ext"].append(s["extrinsics"].float())
-        out["intr"].append(s["intrinsics"].float())
-    return {k: torch.stack(v) for k, v in out.items()}
+    """Scenes: uint8 images, GT depth (0 where none), cameras (:func:`_diagnostics.load_scenes`)."""
+    return _diagnostics.load_scenes(root, count, size, depth=True)
 
 
 def correspond(depth_s, depth_r, ext_s, ext_r, intr_s, intr_r, uv):  # noqa: ANN001, ANN201

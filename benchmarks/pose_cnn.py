@@ -28,8 +28,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from openvggt.data.dataset import SceneDataset, scene_folders
-from openvggt.data.sample import SampleConfig
 from openvggt.geometry.pose_encoding import extri_intri_to_pose_encoding, pose_encoding_to_extri_intri
 from openvggt.geometry.se3 import closed_form_inverse_se3
 from openvggt.metrics.camera import camera_metrics
@@ -62,20 +60,8 @@ class PairPoseNet(nn.Module):
 
 
 def load(root: str, count: int, size: int, families: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-    """Scenes as uint8 images ``[N, 8, 3, H, W]``, normalised extrinsics ``[N, 8, 3, 4]`` and intrinsics; the first
-    ``count`` of ``families`` (folder names end in ``_<family>``; all when empty)."""
-    cfg = SampleConfig(img_size=size, min_height=size, min_frames=8, max_frames=8, augment=False)
-    folders = [f for f in scene_folders(root) if not families or f.name.rsplit("_", 1)[-1] in families]
-    if not folders:
-        raise SystemExit(f"{root}: no scenes of the families {', '.join(families)}")
-    ds = SceneDataset(folders[:count], cfg)
-    images, ext, intr = [], [], []
-    for i in range(len(ds)):
-        s = ds[i]
-        images.append((s["images"] * 255).round().to(torch.uint8))
-        ext.append(s["extrinsics"].float())
-        intr.append(s["intrinsics"].float())
-    return {"images": torch.stack(images), "ext": torch.stack(ext), "intr": torch.stack(intr)}
+    """Scenes as uint8 images, normalised extrinsics and intrinsics (:func:`_diagnostics.load_scenes`)."""
+    return _diagnostics.load_scenes(root, count, size, families)
 
 
 def relative(ext: torch.Tensor, s: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
