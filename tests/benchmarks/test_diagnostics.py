@@ -269,3 +269,36 @@ def test_match_cnn_runs(bench, scenes_root, capsys) -> None:
     body = [r for r in _table(capsys.readouterr().out) if r[0] != "minutes" and not r[0].startswith("-")]
     assert len(body) >= 2 and int(body[-1][1]) > 0
     assert all(0 <= float(r[4]) <= float(r[5]) <= 100 and 0 <= float(r[6]) <= 100 for r in body)
+
+
+def test_focal_estimators_recover_the_scene_focal_from_exact_matches(bench, scenes_root) -> None:
+    """From the engine's exact correspondences, the fundamental-matrix criterion finds the scene's focal length to a
+    few per cent, and the two inlier searches put it near there; a solve with GT depth and that focal gives back the
+    GT cameras."""
+    focal = bench("focal_solve")
+    solve = bench("pose_solve")
+    cfg = SampleConfig(img_size=140, min_height=140, min_frames=8, max_frames=8, augment=False)
+    sample = SceneDataset(scene_folders(scenes_root)[1:2], cfg)[0]  # indoor: real parallax
+    depth, ext, intr = (sample[k].double().numpy() for k in ("depths", "extrinsics", "intrinsics"))
+    s, h, w = depth.shape
+    gy, gx = np.mgrid[0:12, 0:12]
+    grid = np.c_[(gx.ravel() + 0.5) * w / 12, (gy.ravel() + 0.5) * h / 12]
+    xy, seen = solve.exact_matches(sample, grid)
+    pairs = {(i, j): (xy[i][seen[i] & seen[j]], xy[j][seen[i] & seen[j]]) for i in range(s) for j in range(i + 1, s)}
+    pairs = {k: v for k, v in pairs.items() if len(v[0]) >= 8}
+    pairs0 = {j: pairs[0, j] for j in range(1, s) if (0, j) in pairs}
+    gt = intr[0, 0, 0]
+    assert abs(focal.focal_from_f(pairs, w, h) - gt) / gt < 0.05
+    assert abs(focal.focal_by_inliers(focal.pnp_inliers(depth[0], pairs0, 2.0), w, h) - gt) / gt < 0.15
+    assert focal.focal_from_f({}, w, h) is None
+    uv0, uvs, ok = focal.padded(pairs0, s)
+    k = np.tile(focal.centred_k(focal.focal_from_f(pairs, w, h), w, h), (s, 1, 1))
+    assert camera_metrics(solve.from_matches(depth[0], k, uv0, uvs, ok, 2.0), ext)["auc30"] > 85
+
+
+def test_focal_solve_runs(bench, weights, scenes_root, capsys) -> None:
+    args = [str(weights["sincos"]), str(scenes_root), "--size", "140", "--scenes", "2", "--frames", "4"]
+    assert bench("focal_solve").main(args) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    assert {"SIFT head", "exact F singular values", "exact + GT depth: GT"} <= set(rows)
+    assert float(rows["exact + GT depth: GT"][1]) == 0 and float(rows["exact + GT depth: GT"][2]) > 90
