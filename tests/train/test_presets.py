@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from openvggt.models.pretrained import read_state_dict, resolve_source
+from openvggt.models.vggt import VGGT
 from openvggt.train.config import TRAIN_PRESETS, TrainConfig
+from openvggt.train.trainer import load_init_weights
 
 
 @pytest.mark.parametrize("name", sorted(TRAIN_PRESETS))
@@ -34,3 +38,18 @@ def test_model_overrides_reach_into_a_preset_named_model() -> None:
     assert model.depth == want.depth and model.patch_embed == want.patch_embed
     with pytest.raises(ValueError, match="unknown config key"):
         cfg.override(["model.camera_head.nonsense.x=1"])
+
+
+def test_continuation_starts_from_every_head_of_the_shipped_weights() -> None:
+    """Stage 4 of the CPU run (benchmarks/long_run_cont.sh) trains on from the shipped model: its config must take
+    every tensor of the default weights, leaving no head fresh, and read scenes no earlier stage saw."""
+    cfg = TRAIN_PRESETS["small-synthetic-long-cont"]
+    assert cfg.init == "default"
+    assert cfg.data.root != TRAIN_PRESETS["small-synthetic-long-heads"].data.root
+    model = VGGT(cfg.model_config())
+    assert load_init_weights(model, cfg.init) == ()
+    shipped, _ = read_state_dict(resolve_source("default")[0], torch.float32)
+    own = model.state_dict()
+    assert set(own) == set(shipped)
+    key = next(k for k in own if k.startswith("depth_head."))
+    torch.testing.assert_close(own[key], shipped[key])
