@@ -19,6 +19,27 @@ def mean_camera_metrics(rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in CAMERA_KEYS}
 
 
+def print_camera_table(
+    args: argparse.Namespace,
+    count: int,
+    seconds: float,
+    first: str,
+    rows: dict[str, list[dict]],
+    extra: tuple[str, dict[str, str]] | None = None,
+) -> None:
+    """What was run, then one markdown row per solver: ``first`` names the first column, ``rows`` maps a solver to
+    its per-scene :func:`~openvggt.metrics.camera_metrics`, ``extra`` = (title, text per solver) an optional second
+    column."""
+    print(f"{args.weights}: {count} scenes x {args.frames} frames of {args.root} at {args.size} px, {seconds:.0f} s")
+    head = f"| {first} |" + (f" {extra[0]} |" if extra else "")
+    print(head + " AUC@30 | RRA@15 | RTA@15 |")
+    print("|---|" + ("---:|" if extra else "") + "---:|---:|---:|")
+    for name, r in rows.items():
+        m = mean_camera_metrics(r)
+        cell = f" {extra[1][name]} |" if extra else ""
+        print(f"| {name} |{cell} {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |")
+
+
 def probe_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
     """``TRAIN_ROOT HELDOUT_ROOT [--scenes] [--heldout] [--size] [--minutes] [--batch] [--threads]``: the command
     line of the probes that train a small network on some scenes and score it on held-out ones."""

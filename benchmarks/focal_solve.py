@@ -175,13 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                 f = estimates["head"] if f is None else f
                 pred = from_matches(d0, np.tile(centred_k(f, width, height), (s, 1, 1)), uv0, uvs, ok, px)
                 rows.setdefault(key, []).append(camera_metrics(pred, gt_ext))
-    print(f"{args.weights}: {len(ds)} scenes x {args.frames} frames of {args.root} at {args.size} px, "
-          f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
-    print("| matches (+ depth if not the model's), focal length from | median focal error | AUC@30 | RRA@15 | RTA@15 |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r in rows.items():
-        m = _diagnostics.mean_camera_metrics(r)
-        print(f"| {name} | {np.nanmedian(errors[name]):.3f} | {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |")
+    median = {name: f"{np.nanmedian(e):.3f}" for name, e in errors.items()}
+    first = "matches (+ depth if not the model's), focal length from"
+    _diagnostics.print_camera_table(
+        args, len(ds), time.perf_counter() - t0, first, rows, ("median focal error", median)
+    )
     return 0
 
 

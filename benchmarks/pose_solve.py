@@ -194,13 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             uv0, uvs, ok = sift_matches(images)
             add("SIFT matches, predicted depth + intrinsics", from_matches(depth[0], intr, uv0, uvs, ok, px))
             add("SIFT matches, GT depth + intrinsics", from_matches(gt_depth[0], gt_intr, uv0, uvs, ok, px))
-    print(f"{args.weights}: {len(ds)} scenes x {args.frames} frames of {args.root} at {args.size} px, "
-          f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
-    print("| cameras from | AUC@30 | RRA@15 | RTA@15 |")
-    print("|---|---:|---:|---:|")
-    for name, r in rows.items():
-        m = _diagnostics.mean_camera_metrics(r)
-        print(f"| {name} | {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |")
+    _diagnostics.print_camera_table(args, len(ds), time.perf_counter() - t0, "cameras from", rows)
     return 0
 
 
