@@ -7,7 +7,7 @@
 #
 #   setsid nohup benchmarks/long_run_cont.sh > runs/long_run_cont.log 2>&1 < /dev/null &
 #
-# Environment: SCENES (3000), WORKERS (render processes, all cores), PYTHON (python). Arguments are `openvggt
+# Environment: SCENES (2048), WORKERS (render processes, all cores), PYTHON (python). Arguments are `openvggt
 # train` overrides, e.g. max_minutes=60. Nothing else should run beside it (both cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -273,7 +273,7 @@ def test_match_cnn_runs(bench, scenes_root, capsys) -> None:
 
 def test_focal_estimators_recover_the_scene_focal_from_exact_matches(bench, scenes_root) -> None:
     """From the engine's exact correspondences, the fundamental-matrix criterion finds the scene's focal length to a
-    few per cent, and the two inlier searches put it near there; a solve with GT depth and that focal gives back the
+    few per cent, and the PnP-inlier search puts it near there; a solve with GT depth and that focal gives back the
     GT cameras."""
     focal = bench("focal_solve")
     solve = bench("pose_solve")

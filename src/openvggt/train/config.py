@@ -230,7 +230,9 @@ SMALL_SYNTHETIC_LONG_HEADS = dataclasses.replace(
 # 4. `small-synthetic-long-cont` (sixth session): the shipped weights (stages 1-3) trained on for 70 minutes on
 #    2,048 scenes of a seed no stage has seen (3; render them first, benchmarks/long_run_cont.sh), all four heads,
 #    a fresh optimiser with a 2 % warm-up. Continuing where the depth curve was still falling (AbsRel 0.355 ->
-#    0.228 over stages 1-3) with fresh scenes instead of a fifth pass over seed 1's.
+#    0.228 over stages 1-3) with fresh scenes instead of a fifth pass over seed 1's. It ran 865 steps (12,882
+#    frames) and ended where it started (validation AbsRel 0.228, cameras unchanged; docs/training_study.md
+#    section 17), so it was not shipped.
 SMALL_SYNTHETIC_LONG_CONT = dataclasses.replace(
     SMALL_SYNTHETIC_LONG_HEADS,
     init="default",
