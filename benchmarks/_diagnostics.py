@@ -40,6 +40,14 @@ def print_camera_table(
         print(f"| {name} |{cell} {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |")
 
 
+def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One step of a probe's training loop on ``loss``; returns its value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def probe_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
     """``TRAIN_ROOT HELDOUT_ROOT [--scenes] [--heldout] [--size] [--minutes] [--batch] [--threads]``: the command
     line of the probes that train a small network on some scenes and score it on held-out ones."""

@@ -231,11 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         col = (xy[..., 0] / STRIDE).floor().long().clamp(0, w - 1)
         row = (xy[..., 1] / STRIDE).floor().long().clamp(0, h - 1)
         loss = F.cross_entropy(logits[seen], (row * w + col)[seen])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(_diagnostics.optimiser_step(opt, loss))
         steps += 1
-        losses.append(loss.item())
         if time.perf_counter() - last >= args.eval_every_s:
             report()
             last = time.perf_counter()

@@ -149,11 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 frame.contiguous(memory_format=torch.channels_last), ref.contiguous(memory_format=torch.channels_last)
             )
         loss = F.l1_loss(pred.float(), target.float())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(_diagnostics.optimiser_step(opt, loss))
         steps += 1
-        losses.append(loss.item())
         if time.perf_counter() - last_eval >= args.eval_every_s:
             report(time.perf_counter() - start)
             last_eval = time.perf_counter()
