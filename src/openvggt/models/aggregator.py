@@ -16,7 +16,14 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from openvggt.layers import Block, DinoV2Encoder, PatchEmbed, RotaryPositionEmbedding2D, patch_positions
+from openvggt.layers import (
+    Block,
+    DinoV2Encoder,
+    PatchEmbed,
+    RotaryPositionEmbedding2D,
+    gaussian_parameter,
+    patch_positions,
+)
 from openvggt.layers.token_merge import merged_block_forward
 from openvggt.models.config import VGGTConfig
 
@@ -60,8 +67,8 @@ class Aggregator(nn.Module):
         self.frame_blocks = make_blocks()
         self.global_blocks = make_blocks()
         # Index 0: the first frame's token; index 1: shared by every other frame.
-        self.camera_token = nn.Parameter(torch.randn(1, 2, 1, c) * 1e-6)
-        self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, c) * 1e-6)
+        self.camera_token = gaussian_parameter(1, 2, 1, c, std=1e-6)
+        self.register_token = gaussian_parameter(1, 2, cfg.num_register_tokens, c, std=1e-6)
         self.patch_start_idx = 1 + cfg.num_register_tokens
         # Both [1, 1, 3, 1, 1], broadcast over images [B, S, 3, H, W].
         self.register_buffer("_resnet_mean", torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)

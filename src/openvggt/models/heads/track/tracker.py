@@ -22,6 +22,7 @@ from torch import nn
 
 from openvggt.layers.linear import Linear
 from openvggt.layers.mlp import Mlp
+from openvggt.layers.params import gaussian_parameter
 from openvggt.models.config import TrackHeadConfig
 from openvggt.models.heads.track.corr import CorrPyramid
 from openvggt.models.heads.track.embeddings import flow_embedding, sincos_2d_sample
@@ -52,7 +53,7 @@ class TrackPredictor(nn.Module):
         corr_dim = cfg.corr_levels * (2 * cfg.corr_radius + 1) ** 2
 
         # Registration order = the official state-dict order.
-        self.query_ref_token = nn.Parameter(torch.randn(1, 2, self.transformer_dim))  # [frame 0, others]
+        self.query_ref_token = gaussian_parameter(1, 2, self.transformer_dim)  # [frame 0, others]
         self.corr_mlp = Mlp(corr_dim, cfg.hidden_size, c)
         self.updateformer = UpdateTransformer(
             input_dim=self.transformer_dim,

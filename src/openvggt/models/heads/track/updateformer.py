@@ -22,6 +22,7 @@ from torch import nn
 from openvggt.layers.attention import attention_math
 from openvggt.layers.linear import Linear
 from openvggt.layers.mlp import Mlp
+from openvggt.layers.params import gaussian_parameter
 
 NORM_EPS = 1e-5
 
@@ -120,7 +121,7 @@ class UpdateTransformer(nn.Module):
     ):
         super().__init__()
         # Registration order = the official state-dict order.
-        self.virual_tracks = nn.Parameter(torch.randn(1, num_virtual_tracks, 1, hidden_size))  # sic
+        self.virual_tracks = gaussian_parameter(1, num_virtual_tracks, 1, hidden_size)  # sic
         self.input_norm = nn.LayerNorm(input_dim, eps=NORM_EPS)
         self.input_transform = Linear(input_dim, hidden_size)
         self.output_norm = nn.LayerNorm(hidden_size, eps=NORM_EPS)
