@@ -43,6 +43,22 @@ def test_int8_linear_close_to_float(engine):
     assert 1e-5 < err < 0.03  # quantised (not a float pass-through), yet close
 
 
+def test_int8_linear_weight_is_symmetric_per_channel():
+    lin = nn.Linear(40, 24)
+    q = Int8Linear.from_float(lin)
+    assert (q.in_features, q.out_features) == (40, 24)
+    weight = q.weight()  # the packed weight, unpacked
+    assert weight.shape == (24, 40) and weight.qscheme() == torch.per_channel_affine
+    scale = lin.weight.detach().abs().amax(dim=1) / 127.0
+    assert torch.allclose(weight.q_per_channel_scales().float(), scale)
+    assert torch.equal(weight.q_per_channel_zero_points(), torch.zeros(24, dtype=torch.int64))
+    ints = weight.int_repr()
+    assert ints.abs().amax(dim=1).eq(127).all()  # each row's largest weight maps to +-127
+    assert torch.equal(ints, torch.round(lin.weight.detach() / scale[:, None]).to(torch.int8))
+    # the bias is kept in float
+    assert torch.equal(q.bias(), lin.bias.detach())
+
+
 def test_int8_linear_rejects_other_modules():
     with pytest.raises(TypeError, match="nn.Linear"):
         Int8Linear.from_float(nn.Conv2d(3, 3, 1))
