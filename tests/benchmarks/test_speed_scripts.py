@@ -74,3 +74,20 @@ def test_gpu_bench_prediction_skips_rows_that_do_not_fit():
     t = gpu_bench.predict(rows, 400)  # local exponent log(3)/log(2) = 1.58
     assert 9.0 * 2 < t < 1.2 * 9.0 * 4 + 1e-9
     assert gpu_bench.predict(rows[:1], 1000) == pytest.approx(1.2 * 3.0 * 10)
+
+
+def test_kernel_rates_quick(tmp_path):
+    """Every kernel row either has a rate or says why it could not run; the quantised conv reports its error."""
+    out = tmp_path / "k.json"
+    cmd = [sys.executable, str(BENCH / "kernel_rates.py"), "--quick", "--repeat", "1", "--threads", "1",
+           "--json", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    kernels = {r["kernel"]: r for r in payload["rows"]}
+    assert "fp32 matmul 128^3" in kernels and kernels["fp32 matmul 128^3"]["gflops"] > 0
+    assert any(k.startswith("fp32 SDPA global") for k in kernels)
+    for row in payload["rows"]:
+        assert ("gflops" in row and row["gflops"] > 0) or row.get("error"), row
+    for row in (r for r in payload["rows"] if r["kernel"].startswith("int8 dynamic conv") and "gflops" in r):
+        assert row["rel_error"] >= 0
