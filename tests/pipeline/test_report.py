@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -94,3 +96,21 @@ def test_is_default_weights_names_the_shipped_file_only(tmp_path):
     assert is_default_weights(str(DEFAULT_WEIGHTS.parent / ".." / "weights" / DEFAULT_WEIGHTS.name))
     assert not is_default_weights(None) and not is_default_weights(tmp_path / "vggt-small.safetensors")
     assert not is_default_weights("facebook/VGGT-1B")
+
+
+def test_trajectory_plots_leave_the_callers_matplotlib_alone():
+    """Both report plots draw on a bare Figure: pyplot is never imported and the caller's backend is kept
+    (a notebook's inline backend, a service's threads)."""
+    code = (
+        "import sys, numpy as np, matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "from types import SimpleNamespace\n"
+        "from openvggt.pipeline.report import trajectory_png\n"
+        "from openvggt.longseq.report import trajectory_png as long_png\n"
+        "ext = np.tile(np.eye(4)[:3], (3, 1, 1)); ext[:, 0, 3] = [0.0, 1.0, 2.0]\n"
+        "assert trajectory_png(SimpleNamespace(extrinsics=ext)).startswith('data:image/png;base64,')\n"
+        "assert long_png({'a': np.random.rand(5, 3)}, [(0, 4)])[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["svg", "False"], out.stdout + out.stderr

@@ -13,14 +13,13 @@ import numpy as np
 
 def trajectory_png(centres: dict[str, np.ndarray], loops: list[tuple[int, int]] = ()) -> bytes:
     """A top view (the two axes of largest spread) of camera centres ``{label: [S, 3]}``, revisits as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # here: ~1 s to import, only reports need it
 
     ref = next(iter(centres.values()))
     _, _, vt = np.linalg.svd(ref - ref.mean(0), full_matrices=False)
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    # A bare Figure (no pyplot): no global backend switch in the caller's process, safe in service threads.
+    fig = Figure(figsize=(6, 5), dpi=100)
+    ax = fig.subplots()
     for label, c in centres.items():
         xy = (c - ref.mean(0)) @ vt[:2].T
         ax.plot(xy[:, 0], xy[:, 1], lw=1.2, label=label)
@@ -33,7 +32,6 @@ def trajectory_png(centres: dict[str, np.ndarray], loops: list[tuple[int, int]] 
     ax.set_title("camera centres (top view)")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 

@@ -100,17 +100,17 @@ def _frames_html(rec) -> str:  # noqa: ANN001
 
 def trajectory_png(rec) -> str:  # noqa: ANN001
     """A data URI of the camera centres and viewing directions seen from above (x-z) and the side (z-y)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps  # here: ~1 s to import, only reports need it
+    from matplotlib.figure import Figure
 
     centres = camera_centers(rec.extrinsics)
     forward = rec.extrinsics[:, 2, :3]  # camera z axis in world coordinates
     extent = np.ptp(centres, axis=0).max() if len(centres) > 1 else 1.0
     arrow = forward * (0.15 * (extent if extent > 0 else 1.0))
-    colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(centres)))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
+    colours = colormaps["viridis"](np.linspace(0, 1, len(centres)))
+    # A bare Figure (no pyplot): no global backend switch in the caller's process, safe in service threads.
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    axes = fig.subplots(1, 2)
     for ax, (a, b), title in zip(axes, [(0, 2), (2, 1)], ["top view (x, z)", "side view (z, y down)"]):
         ax.plot(centres[:, a], centres[:, b], "-", color="#bbb", lw=1, zorder=1)
         ax.quiver(centres[:, a], centres[:, b], arrow[:, a], arrow[:, b], color=colours, angles="xy",
@@ -126,7 +126,6 @@ def trajectory_png(rec) -> str:  # noqa: ANN001
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
