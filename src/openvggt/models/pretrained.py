@@ -123,17 +123,23 @@ def _read_safetensors_casting(path: Path, dtype: torch.dtype) -> tuple[dict[str,
     """
     header, base = _header(path)
     metadata = header.pop("__metadata__", None) or {}
+    sizes = [end - start for start, end in (info["data_offsets"] for info in header.values())]
+    # Tensors that are cast are read through one reused buffer (the cast makes the copy that is kept); a fresh
+    # zero-filled buffer per tensor cost 5 GB of page faults for VGGT-1B's fp32 file (bf16 load 6.2 -> 3.5 s).
+    scratch = bytearray(max(sizes, default=0))
     tensors = {}
     with open(path, "rb") as fh:
         for name, info in header.items():
             start, end = info["data_offsets"]
-            buf = bytearray(end - start)
+            src = _SAFETENSORS_DTYPES[info["dtype"]]
+            target = _dtype_of(name, dtype)
+            cast = target is not None and src.is_floating_point and target != src
+            buf = memoryview(scratch)[: end - start] if cast else bytearray(end - start)
             fh.seek(base + start)
             if fh.readinto(buf) != len(buf):
                 raise CheckpointError(f"{path} is truncated (tensor {name})")
-            src = _SAFETENSORS_DTYPES[info["dtype"]]
-            t = torch.frombuffer(buf, dtype=src) if buf else torch.empty(0, dtype=src)
-            tensors[name] = _cast(t.reshape(info["shape"]), _dtype_of(name, dtype))
+            t = torch.frombuffer(buf, dtype=src) if len(buf) else torch.empty(0, dtype=src)
+            tensors[name] = t.reshape(info["shape"]).to(target) if cast else t.reshape(info["shape"])
     return tensors, metadata
 
 
