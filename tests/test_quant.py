@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from openvggt import Predictor
+from openvggt import Predictor, runtime
 from openvggt.errors import UserError
 from openvggt.layers import Linear
 from openvggt.models.config import VGGTConfig
@@ -31,11 +31,13 @@ def images():
 @pytest.mark.parametrize("engine", int8_engines())
 def test_int8_linear_close_to_float(engine):
     torch.backends.quantized.engine = engine
+    torch.manual_seed(0)
     lin = Linear(256, 512)
     nn.init.normal_(lin.weight, std=0.05)
     x = torch.randn(300, 256)
     q = Int8Linear.from_float(lin)
     assert q.reduce_range == (engine != "onednn")
+    q.reduce_range = runtime.int8_reduce_range(engine)  # 7 bits wherever the kernels would saturate (AVX2)
     with torch.no_grad():
         ref, out = lin(x), q(x)
     assert out.dtype == torch.float32 and out.shape == ref.shape
@@ -104,6 +106,14 @@ def test_predictor_int8(tiny, images):
     out = pred(images)
     assert out.depth.shape == (1, 2, 56, 84, 1) and out.extrinsic.shape == (1, 2, 3, 4)
     assert "int8" in repr(pred)
+    want = runtime.int8_reduce_range(torch.backends.quantized.engine)
+    assert {m.reduce_range for m in pred.model.modules() if isinstance(m, Int8Linear)} == {want}
+
+
+@pytest.mark.parametrize("reduce_range", [True, False])
+def test_quantize_sets_the_activation_bits(tiny, reduce_range):
+    q = quantize_int8(copy.deepcopy(tiny), reduce_range=reduce_range)
+    assert {m.reduce_range for m in q.modules() if isinstance(m, Int8Linear)} == {reduce_range}
 
 
 def test_predictor_int8_loads_weights_without_fp32_copy(tmp_path, tiny):

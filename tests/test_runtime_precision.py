@@ -83,6 +83,18 @@ def test_int8_engine_follows_capability(cpu_is):
     assert runtime.int8_engine() == "fbgemm"
 
 
+def test_int8_activations_use_7_bits_where_the_kernels_saturate(cpu_is):
+    """fbgemm always; oneDNN unless it may use VNNI/AMX int8 (its AVX2 kernels saturate int16 sums too)."""
+    cpu_is(AMX)
+    assert runtime.int8_reduce_range("fbgemm") is True
+    assert runtime.int8_reduce_range("onednn") is False
+    for cap in (AVX2_ONLY, AMX_CAPPED):  # no VNNI, or oneDNN capped below it
+        cpu_is(cap)
+        assert runtime.int8_reduce_range("onednn") is True
+    cpu_is(AVX512_NO_BF16)  # VNNI without bf16: oneDNN's VNNI kernels do not saturate
+    assert runtime.int8_reduce_range("onednn") is False
+
+
 def test_load_dtype():
     assert runtime.load_dtype("cpu", "bf16") == torch.bfloat16
     assert runtime.load_dtype("cpu", "int8") == torch.bfloat16

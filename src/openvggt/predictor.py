@@ -37,6 +37,7 @@ from openvggt.runtime import (
     compile_model,
     describe_device,
     int8_engine,
+    int8_reduce_range,
     load_dtype,
     resolve_device,
     resolve_dtype,
@@ -126,7 +127,8 @@ class Predictor:
             model = model.to(self.device).eval()
             self.weights = "<model>"
         if self.dtype == "int8":
-            model = quantize_int8(model, engine=int8_engine())
+            engine = int8_engine()
+            model = quantize_int8(model, engine=engine, reduce_range=int8_reduce_range(engine))
         if compile:
             compile_model(model)
         self.compiled = compile

@@ -19,8 +19,9 @@ it would be a new dependency. The torch.ao eager API is marked deprecated in fav
 working in torch 2.13; its deprecation warnings are silenced here, and if a later torch removes it
 :func:`quantize_int8` raises a :class:`~openvggt.errors.UserError` that says so.
 
-Accuracy: ``fbgemm`` on CPUs without VNNI saturates 16-bit intermediate sums unless activations use 7 bits
-(``reduce_range``); we use 7-bit activations with fbgemm and 8-bit ones with oneDNN (no such saturation).
+Accuracy: without VNNI the int8 kernels saturate 16-bit intermediate sums unless activations use 7 bits
+(``reduce_range``); fbgemm always gets 7-bit activations, oneDNN 8-bit ones only where it can use VNNI/AMX int8
+(:func:`openvggt.runtime.int8_reduce_range`, passed in by the ``Predictor``).
 Measured costs are in ``docs/benchmarks.md``.
 
 Memory: the packed int8 weight (plus the int8 copy the engines keep for unpacking) replaces the float weight;
@@ -94,8 +95,9 @@ class Int8Linear(nnqd.Linear):
             raise TypeError(f"Int8Linear.from_float needs an nn.Linear, got {type(mod).__name__}")
         with _quiet(), torch.no_grad():
             weight = mod.weight.detach().float()  # [out, in]
-            scale = weight.abs().amax(dim=1).clamp_min(1e-12) / 127.0  # [out]
-            ints = torch.round(weight / scale[:, None]).clamp_(-127, 127).to(torch.int8)  # [out, in]
+            # max |w| per row without an |w| copy, then the integers in place (4 passes over a 1B model's weights)
+            scale = torch.linalg.vector_norm(weight, ord=float("inf"), dim=1).clamp_min(1e-12) / 127.0  # [out]
+            ints = weight.div(scale[:, None]).round_().clamp_(-127, 127).to(torch.int8)  # [out, in]
             zero = torch.zeros(scale.shape, dtype=torch.int64)
             # Assembled from the integers: torch.quantize_per_channel took 6.9 s of a VGGT-1B load (AVX2 EPYC).
             qweight = torch._make_per_channel_quantized_tensor(ints, scale.double(), zero, 0)
@@ -129,6 +131,7 @@ def quantize_int8(
     model: nn.Module,
     *,
     engine: str | None = None,
+    reduce_range: bool | None = None,
     min_features: int = MIN_FEATURES,
     skip: tuple[str, ...] = FLOAT_MODULES,
 ) -> nn.Module:
@@ -137,6 +140,8 @@ def quantize_int8(
     ``engine``: ``"onednn"``/``"fbgemm"`` (default: the process's ``torch.backends.quantized.engine``;
     :class:`~openvggt.predictor.Predictor` passes :func:`openvggt.runtime.int8_engine`); it is set globally
     (``torch.backends.quantized.engine``), as the packed weights belong to the engine that packed them.
+    ``reduce_range``: 7-bit activations (default: for fbgemm only; :func:`openvggt.runtime.int8_reduce_range`
+    decides it from the CPU, as oneDNN without VNNI saturates too).
     A model loaded in bf16 is quantised from its bf16 weights and its remaining float parts are cast to fp32.
     """
     if next(model.parameters()).device.type != "cpu":
@@ -154,7 +159,10 @@ def quantize_int8(
     for i, name in enumerate(targets):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, child, Int8Linear.from_float(getattr(parent, child)))  # the float layer is freed here
+        qlinear = Int8Linear.from_float(getattr(parent, child))
+        if reduce_range is not None:
+            qlinear.reduce_range = reduce_range
+        setattr(parent, child, qlinear)  # the float layer is freed here
         if i % 16 == 15:
             _release_freed_memory()
     _release_freed_memory()
