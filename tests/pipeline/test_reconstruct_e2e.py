@@ -81,7 +81,7 @@ def test_outputs_exist_and_load(runs, ba):
     run = json.loads((out / "run.json").read_text())
     ref = run["reference"]
     assert ref["frames"] == 8 and ref["registered"] == 8 and 0.0 <= ref["auc30"] <= 100.0
-    assert set(run["timings_s"]) >= {"load model", "inference", "write outputs"}
+    assert set(run["timings_s"]) >= {"load model", "inference", "write outputs", "report"}
     if ba:
         assert "tracking" in run["timings_s"] and run["bundle_adjustment"] is not None
         assert "skipped" in run["bundle_adjustment"] or "reprojection_error_after_px" in run["bundle_adjustment"]
