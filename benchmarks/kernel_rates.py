@@ -40,7 +40,7 @@ QUICK = {
     "head_dim": 16,
     "matmul": 128,
     "convs": ((16, 16, 12, 20),),
-}  # fmt: skip  (a check of the script in seconds)
+}
 
 
 def timed(fn, repeat: int) -> float:  # noqa: ANN001

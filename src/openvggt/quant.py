@@ -95,7 +95,7 @@ class Int8Linear(nnqd.Linear):
             raise TypeError(f"Int8Linear.from_float needs an nn.Linear, got {type(mod).__name__}")
         with _quiet(), torch.no_grad():
             weight = mod.weight.detach().float()  # [out, in]
-            # max |w| per row without an |w| copy, then the integers in place (4 passes over a 1B model's weights)
+            # max |w| per row without materialising |w|, then the integers computed in place (load time, 1B model)
             scale = torch.linalg.vector_norm(weight, ord=float("inf"), dim=1).clamp_min(1e-12) / 127.0  # [out]
             ints = weight.div(scale[:, None]).round_().clamp_(-127, 127).to(torch.int8)  # [out, in]
             zero = torch.zeros(scale.shape, dtype=torch.int64)

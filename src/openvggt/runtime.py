@@ -143,8 +143,8 @@ def int8_reduce_range(engine: str) -> bool:
 
     Without VNNI (AVX2-only CPUs, or oneDNN capped below it) both engines multiply u8 x s8 with ``vpmaddubsw``,
     whose pairwise int16 sums saturate for 8-bit activations: measured on the AVX2 EPYC, oneDNN with 8-bit
-    activations had a relative error up to 0.036 on a 256->512 layer against 0.023 with 7 bits. fbgemm needs 7 bits
-    on every CPU; oneDNN with VNNI or AMX int8 does not.
+    activations had a relative error up to 0.036 on a 256->512 layer against 0.023 with 7 bits. fbgemm keeps 7 bits
+    on every CPU (torch.ao's own default for it); oneDNN gets 8 bits where it may use VNNI or AMX int8.
     """
     if engine != "onednn":
         return True
