@@ -102,7 +102,7 @@ class Int8Linear(nnqd.Linear):
             # Assembled from the integers: torch.quantize_per_channel took 6.9 s of a VGGT-1B load (AVX2 EPYC).
             qweight = torch._make_per_channel_quantized_tensor(ints, scale.double(), zero, 0)
             # Built 1x1, then given the real weight: the constructor packs a zero weight of the full size twice
-            # (its own default, then set_weight_bias), each pack as slow as the real one (6.6 s of the same load).
+            # (its own default, then set_weight_bias), each as slow as the real one (~3.6 s of the same load).
             qlinear = cls(1, 1, dtype=torch.qint8)
             qlinear.in_features, qlinear.out_features = mod.in_features, mod.out_features
             qlinear.set_weight_bias(qweight, None if mod.bias is None else mod.bias.detach().float())
