@@ -222,10 +222,12 @@ def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bo
             rec.sizes, ply_file_path="points.ply",
         )  # fmt: skip
         rec.timings["write outputs"] = time.perf_counter() - start
+        summary = run_summary(rec)
         start = time.perf_counter()
-        write_report(rec, tmp / "report.html", run_summary(rec))  # its timings table ends with the outputs
+        write_report(rec, tmp / "report.html", summary)  # its timings table ends with the outputs
         rec.timings["report"] = time.perf_counter() - start  # in run.json and the printed total, not in the page
-        (tmp / "run.json").write_text(json.dumps(run_summary(rec), indent=1, default=str))
+        summary["timings_s"]["report"] = round(rec.timings["report"], 3)
+        (tmp / "run.json").write_text(json.dumps(summary, indent=1, default=str))
     log.info("wrote %s", out)
     return Path(os.path.abspath(out))
 
