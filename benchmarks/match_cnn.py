@@ -16,7 +16,10 @@ frame 0 (mutual best kept, refined by a soft-argmax over the 3x3 neighbourhood),
 intrinsics" (33.2) and "exact matches, GT depth + GT intrinsics" (94.7). Also the share of grid points whose match
 lands within 4 / 8 px of the truth (points visible in frame 0). ``--model WEIGHTS`` adds the same solve with that
 model's predicted depth and intrinsics (§13's "SIFT matches, predicted depth + intrinsics": 15.9 with the shipped
-model), what a pipeline of the model and this matcher would give.
+model), what a pipeline of the model and this matcher would give. Both solves are also run as two-view
+essential-matrix solves (``pose_solve.from_essential``, training_study.md §18), which need depth only for the length
+of each translation: with GT intrinsics and depth, and with the model's depth and a focal length self-calibrated
+from these matches (``focal_solve.focal_from_f``), the latter needing nothing the model does not give.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import _diagnostics
 import numpy as np
 import pose_solve
 import torch
+from focal_solve import centred_k, focal_from_f
 from torch import nn
 from torch.nn import functional as F
 
@@ -131,7 +135,7 @@ def evaluate(net: Descriptors, held: dict, patch: int = 14) -> dict[str, float]:
     gy, gx = np.mgrid[0 : size[0] // patch, 0 : size[1] // patch]
     grid = np.c_[(gx.ravel() + 0.5) * patch, (gy.ravel() + 0.5) * patch]
     uv = torch.from_numpy(grid).float()
-    rows, model_rows, near4, near8, count = [], [], 0, 0, 0
+    rows, model_rows, ess_rows, model_ess_rows, near4, near8, count = [], [], [], [], 0, 0, 0
     net.eval()
     with torch.no_grad():
         for k in range(len(held["images"])):
@@ -149,15 +153,26 @@ def evaluate(net: Descriptors, held: dict, patch: int = 14) -> dict[str, float]:
             uvs = np.broadcast_to(grid, uv0.shape)
             px = 0.02 * max(size)
             pred = pose_solve.from_matches(depth[0].double().numpy(), intr.double().numpy(), uv0, uvs, ok, px)
-            rows.append(camera_metrics(pred, ext.double().numpy()))
+            gt_ext = ext.double().numpy()
+            rows.append(camera_metrics(pred, gt_ext))
+            # two views fix rotation and translation direction without depth (§18): 1 % of the side as threshold
+            pred = pose_solve.from_essential(depth[0].double().numpy(), intr[0].double().numpy(), uv0, uvs, ok, px / 2)
+            ess_rows.append(camera_metrics(pred, gt_ext))
             if "model_depth" in held:  # the same matches with a model's own depth and intrinsics
                 d0, kk = held["model_depth"][k][0].double().numpy(), held["model_intr"][k].double().numpy()
                 solved = pose_solve.from_matches(d0, kk, uv0, uvs, ok, px)
-                model_rows.append(camera_metrics(solved, ext.double().numpy()))
+                model_rows.append(camera_metrics(solved, gt_ext))
+                # a pipeline needing nothing but the model's depth: focal length self-calibrated from the matches
+                pairs = {(0, i): (uv0[i][ok[i]], uvs[i][ok[i]]) for i in range(1, s) if ok[i].sum() >= 8}
+                f = focal_from_f(pairs, size[1], size[0]) or float(kk[0, 0, 0])
+                solved = pose_solve.from_essential(d0, centred_k(f, size[1], size[0]), uv0, uvs, ok, px / 2)
+                model_ess_rows.append(camera_metrics(solved, gt_ext))
     net.train()
     out = _diagnostics.mean_camera_metrics(rows)
+    out["ess_auc30"] = _diagnostics.mean_camera_metrics(ess_rows)["auc30"]
     if model_rows:
         out["model_auc30"] = _diagnostics.mean_camera_metrics(model_rows)["auc30"]
+        out["model_ess_auc30"] = _diagnostics.mean_camera_metrics(model_ess_rows)["auc30"]
     out["within4"], out["within8"] = 100 * near4 / max(count, 1), 100 * near8 / max(count, 1)
     return out
 
@@ -193,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     precision = "bf16 autocast" if autocast else "fp32"
     print(f"{n} training scenes x {s} frames, {len(held['images'])} held-out scenes; loaded in "
           f"{time.perf_counter() - t0:.0f} s; {precision}", flush=True)  # fmt: skip
-    extra = " AUC@30, model depth + intrinsics |" if args.model else ""
-    print("| minutes | steps | frames seen | train CE | within 4 px | within 8 px | AUC@30 | RRA@15 | RTA@15 |" + extra)
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if args.model else ""))
+    extra = " AUC@30 PnP, model depth + intrinsics | AUC@30 essential, model depth + self-calibrated focal |"
+    extra = extra if args.model else ""
+    print("| minutes | steps | frames seen | train CE | within 4 px | within 8 px | AUC@30 | RRA@15 | RTA@15 |"
+          " AUC@30 essential |" + extra)  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.model else ""))
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     net = Descriptors()
@@ -206,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         m = evaluate(net, held)
         loss = np.mean(losses[-50:]) if losses else float("nan")
         print(f"| {(time.perf_counter() - start) / 60:.1f} | {steps} | {2 * steps * args.batch:,} | {loss:.3f} | "
-              f"{m['within4']:.1f} | {m['within8']:.1f} | {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} |"
-              + (f" {m['model_auc30']:.1f} |" if "model_auc30" in m else ""), flush=True)  # fmt: skip
+              f"{m['within4']:.1f} | {m['within8']:.1f} | {m['auc30']:.1f} | {m['rra15']:.1f} | {m['rta15']:.1f} | "
+              f"{m['ess_auc30']:.1f} |"
+              + (f" {m['model_auc30']:.1f} | {m['model_ess_auc30']:.1f} |" if "model_auc30" in m else ""),
+              flush=True)  # fmt: skip
 
     report()
     b = args.batch

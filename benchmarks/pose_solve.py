@@ -91,6 +91,43 @@ def from_matches(depth0: np.ndarray, intr: np.ndarray, uv0: np.ndarray, uvs: np.
     return out
 
 
+def relative_pose(a: np.ndarray, b: np.ndarray, intr: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pose ``[3, 4]`` of the camera that sees pixels ``b [N, 2]`` relative to the one that sees ``a [N, 2]`` (same
+    intrinsics ``intr``), translation of unit length, from an essential matrix (OpenCV five-point RANSAC, ``px``
+    pixels) and the cheirality check; with the inlier mask. None when there is no such matrix."""
+    a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
+    if len(a) < 8:
+        return None
+    try:  # an exactly degenerate set (no motion at all) makes the polynomial solver assert
+        e, inl = cv2.findEssentialMat(a, b, intr, cv2.RANSAC, 0.999, px)
+    except cv2.error:
+        return None
+    if e is None or e.shape != (3, 3):
+        return None
+    _, rot, t, mask = cv2.recoverPose(e, a, b, intr, mask=inl.copy())
+    return np.c_[rot, t[:, 0]], mask.ravel() > 0
+
+
+def from_essential(depth0: np.ndarray, intr: np.ndarray, uv0: np.ndarray, uvs: np.ndarray, ok: np.ndarray, px: float):  # noqa: ANN201
+    """Like :func:`from_matches`, but each frame's rotation and translation direction come from the two-view
+    essential matrix, which needs no depth; frame 0's depth only sets the length of the translation (the median
+    ratio of its depth to the depth triangulated with a unit baseline, over the inliers). ``intr [3, 3]`` is the
+    scene's one camera. Identity where it fails."""
+    out = np.tile(np.eye(3, 4), (len(uvs), 1, 1))
+    for i in range(1, len(uvs)):
+        found = relative_pose(uv0[i][ok[i]], uvs[i][ok[i]], intr, px)
+        if found is None or found[1].sum() < 5:
+            continue
+        pose, inl = found
+        a, b = uv0[i][ok[i]][inl], uvs[i][ok[i]][inl]
+        x = cv2.triangulatePoints(intr @ np.eye(3, 4), intr @ pose, a.T.astype(np.float64), b.T.astype(np.float64))
+        z, d = x[2] / x[3], lift(depth0, intr, a)[:, 2]
+        good = (z > 0) & (d > 0) & np.isfinite(z)
+        scale = float(np.median(d[good] / z[good])) if good.any() else 1.0
+        out[i] = np.c_[pose[:, :3], pose[:, 3] * scale]
+    return out
+
+
 def exact_matches(sample: dict, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GT: where frame 0's pixels ``uv [N, 2]`` land in every frame, and whether they are seen there."""
     depth, ext, intr = (sample[k].double().numpy() for k in ("depths", "extrinsics", "intrinsics"))

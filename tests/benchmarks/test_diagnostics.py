@@ -302,3 +302,35 @@ def test_focal_solve_runs(bench, weights, scenes_root, capsys) -> None:
     rows = {r[0]: r for r in _table(capsys.readouterr().out)}
     assert {"SIFT head", "exact F singular values", "exact + GT depth: GT"} <= set(rows)
     assert float(rows["exact + GT depth: GT"][1]) == 0 and float(rows["exact + GT depth: GT"][2]) > 90
+
+
+def test_essential_solve_recovers_the_cameras_from_exact_matches(bench, scenes_root) -> None:
+    """From exact matches and the GT focal length the two-view solve gives back every frame's rotation and
+    translation direction, and with GT depth the translation's length too; with the depth scaled by 2 only the
+    lengths double (the depth sets nothing else); a frame with too few matches falls back to the identity."""
+    solve = bench("pose_solve")
+    essential = bench("essential_solve")
+    cfg = SampleConfig(img_size=140, min_height=140, min_frames=4, max_frames=4, augment=False)
+    sample = SceneDataset(scene_folders(scenes_root)[1:2], cfg)[0]  # indoor: real parallax
+    depth, ext, intr = (sample[k].double().numpy() for k in ("depths", "extrinsics", "intrinsics"))
+    s, h, w = depth.shape
+    pairs = essential.grid_pairs(sample, 16, w, h)
+    assert (0, 1) in pairs and all(len(a) == len(b) >= 8 for a, b in pairs.values())
+    uv0, uvs, ok = bench("focal_solve").padded({j: pairs[0, j] for j in range(1, s) if (0, j) in pairs}, s)
+    got = solve.from_essential(depth[0], intr[0], uv0, uvs, ok, 1.0)
+    np.testing.assert_allclose(got[:, :, :3], ext[:, :, :3], atol=1e-3)
+    np.testing.assert_allclose(got[:, :, 3], ext[:, :, 3], atol=2e-3 * np.abs(ext[:, :, 3]).max())
+    doubled = solve.from_essential(2 * depth[0], intr[0], uv0, uvs, ok, 1.0)
+    np.testing.assert_allclose(doubled[:, :, 3], 2 * got[:, :, 3], rtol=1e-6, atol=1e-9)
+    few = ok.copy()
+    few[1, np.flatnonzero(few[1])[5:]] = False
+    np.testing.assert_array_equal(solve.from_essential(depth[0], intr[0], uv0, uvs, few, 1.0)[1], np.eye(3, 4))
+
+
+def test_essential_solve_runs(bench, weights, scenes_root, capsys) -> None:
+    args = [str(weights["sincos"]), str(scenes_root), "--size", "140", "--scenes", "2", "--frames", "4"]
+    assert bench("essential_solve").main(args) == 0
+    rows = {r[0]: r for r in _table(capsys.readouterr().out)}
+    assert float(rows["exact, GT focal, essential"][1]) > 85
+    assert float(rows["exact, self-calibrated focal, essential, GT depth"][1]) > 85
+    assert all(0 <= float(r[1]) <= 100 for name, r in rows.items() if not name.startswith("matches"))
