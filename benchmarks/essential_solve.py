@@ -27,7 +27,7 @@ import _diagnostics
 import numpy as np
 import torch
 from focal_solve import centred_k, focal_from_f, padded, sift_pairs
-from pose_solve import exact_matches, from_essential, from_matches
+from pose_solve import exact_matches, exact_pairs, from_essential, from_matches
 
 from openvggt.geometry.pose_encoding import pose_encoding_to_extri_intri
 from openvggt.io.checkpoint import load_model
@@ -41,14 +41,7 @@ def grid_pairs(sample: dict, n: int, width: int, height: int) -> dict[tuple[int,
     """Exact matches of every frame pair, through the points of an ``n x n`` grid of frame 0 both frames see."""
     gy, gx = np.mgrid[0:n, 0:n]
     grid = np.c_[(gx.ravel() + 0.5) * width / n, (gy.ravel() + 0.5) * height / n]
-    xy, seen = exact_matches(sample, grid)
-    pairs = {}
-    for i in range(len(xy)):
-        for j in range(i + 1, len(xy)):
-            both = seen[i] & seen[j]
-            if both.sum() >= 8:
-                pairs[i, j] = (xy[i][both], xy[j][both])
-    return pairs
+    return exact_pairs(*exact_matches(sample, grid))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import _diagnostics
 import cv2
 import numpy as np
 import torch
-from pose_solve import exact_matches, from_matches, lift
+from pose_solve import exact_matches, exact_pairs, from_matches, lift
 
 from openvggt.geometry.pose_encoding import pose_encoding_to_extri_intri
 from openvggt.io.checkpoint import load_model
@@ -150,12 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         grid = np.c_[(gx.ravel() + 0.5) * width / 12, (gy.ravel() + 0.5) * height / 12]
         xy, seen = exact_matches(sample, grid)
         exact = {(0, j): (grid[seen[j]], xy[j][seen[j]]) for j in range(1, s) if seen[j].sum() >= 8}
-        exact_all = {}  # every pair, through frame 0's grid points both frames see
-        for i in range(1, s):
-            for j in range(i + 1, s):
-                both = seen[i] & seen[j]
-                if both.sum() >= 8:
-                    exact_all[i, j] = (xy[i][both], xy[j][both])
+        # every other pair, through frame 0's grid points both frames see
+        exact_all = {p: v for p, v in exact_pairs(xy, seen).items() if p[0] > 0}
         gt_depth0 = sample["depths"][0].double().numpy()
         exact = exact | exact_all
         sources = (("SIFT", sift, depth0), ("exact", exact, depth0), ("exact + GT depth:", exact, gt_depth0))

@@ -145,6 +145,18 @@ def exact_matches(sample: dict, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return out, seen
 
 
+def exact_pairs(xy: np.ndarray, seen: np.ndarray) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Every frame pair ``(i, j), i < j`` of :func:`exact_matches`' output, through the points both frames see (at
+    least 8): ``{(i, j): (pixels in i [M, 2], pixels in j [M, 2])}``."""
+    pairs = {}
+    for i in range(len(xy)):
+        for j in range(i + 1, len(xy)):
+            both = seen[i] & seen[j]
+            if both.sum() >= 8:
+                pairs[i, j] = (xy[i][both], xy[j][both])
+    return pairs
+
+
 def sift_matches(images: torch.Tensor, max_matches: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classical matches of frame 0 to every frame (OpenCV SIFT, Lowe's ratio 0.8), padded: ``uv0, uvs [S, M, 2]``
     and ``ok [S, M]``. A reference for the learned matchers, not part of the model."""
