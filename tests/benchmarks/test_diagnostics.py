@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from openvggt.data.dataset import SceneDataset, scene_folders
 from openvggt.data.sample import SampleConfig
@@ -262,13 +264,35 @@ def test_match_cnn_correspondences_and_sampling(bench, scenes_root) -> None:
     assert np.median(np.linalg.norm(found - grid.numpy(), axis=1)) < 2.0 and mutual.mean() > 0.5
 
 
+def test_match_cnn_fine_stage_finds_the_pixel_in_its_window(bench) -> None:
+    """With a distinct descriptor at every cell and a sharp softmax, the fine stage returns the query's own cell
+    centre from a window put off it, also where the window has to be moved inside the image; the network gives
+    stride-2 fine features beside its stride-4 coarse ones."""
+    cnn = bench("match_cnn")
+    g = torch.Generator().manual_seed(0)
+    fine = F.normalize(torch.randn(1, 64, 20, 24, generator=g), dim=1)  # a 40 x 48 image at stride 2
+    cells = torch.tensor([[[5.0, 7.0], [12.0, 10.0], [0.0, 0.0], [23.0, 19.0]]])
+    uv = cells * cnn.FINE_STRIDE + 0.5  # the cells' centres in pixels
+    centre = uv + torch.tensor([[[2.0, -3.0], [-3.0, 2.5], [1.0, 2.0], [-2.0, -1.0]]])
+    got = cnn.refine(fine, fine, uv, centre, torch.tensor(math.log(200.0)))
+    torch.testing.assert_close(got, uv, atol=1e-3, rtol=0)
+    net = cnn.Descriptors(width=8, dim=16, fine_dim=8)
+    coarse, fine = net.features(torch.rand(2, 3, 28, 36))
+    assert coarse.shape == (2, 16, 7, 9) and fine.shape == (2, 8, 14, 18)
+    torch.testing.assert_close(fine.norm(dim=1), torch.ones(2, 14, 18))
+
+
 def test_match_cnn_runs(bench, scenes_root, capsys) -> None:
     root = str(scenes_root)
     args = [root, root, "--scenes", "4", "--heldout", "2", "--size", "140", "--minutes", "0.05", "--batch", "2"]
     assert bench("match_cnn").main(args + ["--points", "32", "--eval-every-s", "1"]) == 0
     body = [r for r in _table(capsys.readouterr().out) if r[0] != "minutes" and not r[0].startswith("-")]
     assert len(body) >= 2 and int(body[-1][1]) > 0
-    assert all(0 <= float(r[4]) <= float(r[5]) <= 100 and 0 <= float(r[6]) <= 100 for r in body)
+    assert all(0 <= float(r[4]) <= float(r[5]) <= float(r[6]) <= 100 and 0 <= float(r[8]) <= 100 for r in body)
+    fine = args + ["--points", "32", "--eval-every-s", "1", "--fine-dim", "8", "--grid-step", "20"]
+    assert bench("match_cnn").main(fine) == 0
+    body = [r for r in _table(capsys.readouterr().out) if r[0] != "minutes" and not r[0].startswith("-")]
+    assert len(body) >= 2 and int(body[-1][1]) > 0 and math.isfinite(float(body[-1][3]))
 
 
 def test_focal_estimators_recover_the_scene_focal_from_exact_matches(bench, scenes_root) -> None:
