@@ -72,8 +72,10 @@ def parse(  # noqa: ANN201
     tracks: int | None = None,
     size: int = 168,
     flags: tuple[tuple[str, str], ...] = (),
+    numbers: tuple[tuple[str, int, str], ...] = (),
 ):
-    """``WEIGHTS SCENES_ROOT [--size] [--frames] [--scenes] [--tracks] [--threads]``; sets the torch threads."""
+    """``WEIGHTS SCENES_ROOT [--size] [--frames] [--scenes] [--tracks] [--threads]``, the ``flags`` (on/off) and the
+    integer options ``numbers`` (flag, default, help); sets the torch threads."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights")
     p.add_argument("root")
@@ -86,6 +88,8 @@ def parse(  # noqa: ANN201
     p.add_argument("--threads", type=int, default=1)
     for flag, help_text in flags:
         p.add_argument(flag, action="store_true", help=help_text)
+    for flag, default, help_text in numbers:
+        p.add_argument(flag, type=int, default=default, help=help_text)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     return args

@@ -1,6 +1,7 @@
 """Two-view (essential-matrix) solves against the depth-lifted PnP of §13-16: how precise must matches be?
 
     python benchmarks/essential_solve.py WEIGHTS SCENES_ROOT [--scenes 40] [--frames 8] [--threads 2]
+        [--match-size 504]
 
 training_study.md §13-16 solved each frame's camera by lifting frame 0's matched pixels with the model's depth and
 running PnP, and found the depth (AbsRel 0.23) capped every such solve near AUC@30 30 even with the engine's exact
@@ -10,7 +11,9 @@ RANSAC at 1 px, cheirality, the depth only for the length of the translation) an
 
 - matches: the engine's exact correspondences of a 24x24 grid of frame 0 (a perfect matcher), the same with
   Gaussian noise of ``sigma`` px added to the far end (a good but imperfect one), and OpenCV SIFT (up to 2,000 a
-  pair, Lowe's ratio 0.8), a classical reference that is not part of any model;
+  pair, Lowe's ratio 0.8), a classical reference that is not part of any model; with ``--match-size N`` also SIFT
+  on the same frames at N px (the scenes rendered at least that large), its keypoints mapped into the model's
+  frames through each frame's intrinsics: what matching on the full-resolution photographs would give;
 - focal length: the scene's GT, the camera head's, or self-calibrated from the matches (``focal_solve``'s
   singular-value criterion on every frame pair);
 - the translation length from the model's depth, or from GT depth (what better depth would add).
@@ -20,6 +23,7 @@ Printed: AUC@30 / RRA@15 / RTA@15 over all frame pairs, mean over scenes (the ev
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -44,11 +48,26 @@ def grid_pairs(sample: dict, n: int, width: int, height: int) -> dict[tuple[int,
     return exact_pairs(*exact_matches(sample, grid))
 
 
+def to_frames(pairs: dict, big: np.ndarray, small: np.ndarray) -> dict:
+    """Matches found in frames of intrinsics ``big [S, 3, 3]`` moved into the same frames of intrinsics ``small``
+    (a resize and crop of the same pictures: an affine map per axis)."""
+
+    def move(uv: np.ndarray, i: int) -> np.ndarray:
+        scale = np.diag(small[i])[:2] / np.diag(big[i])[:2]
+        return (uv - big[i, :2, 2]) * scale + small[i, :2, 2]
+
+    return {(i, j): (move(a, i), move(b, j)) for (i, j), (a, b) in pairs.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _diagnostics.parse(__doc__, argv, frames=8, scenes=40)
+    numbers = (("--match-size", 0, "also SIFT at this size, mapped into the model's frames (0: not)"),)
+    args = _diagnostics.parse(__doc__, argv, frames=8, scenes=40, numbers=numbers)
     px = 1.0
     model = load_model(args.weights).eval()
     ds = _diagnostics.scenes(args, args.frames)
+    big = None
+    if args.match_size:
+        big = _diagnostics.scenes(argparse.Namespace(**{**vars(args), "size": args.match_size}), args.frames)
     rows: dict[str, list[dict]] = {}
     t0 = time.perf_counter()
     for k in range(len(ds)):
@@ -68,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                 p: (a, b + rng.normal(0, sigma, b.shape)) for p, (a, b) in exact.items()
             }
         sources["SIFT"] = sift_pairs((images.numpy() * 255).round().astype(np.uint8), 2000)
+        if big is not None:
+            large = big[k]
+            found = sift_pairs((collate([large])["images"][0].numpy() * 255).round().astype(np.uint8), 2000)
+            moved = to_frames(found, large["intrinsics"].double().numpy(), sample["intrinsics"].double().numpy())
+            sources[f"SIFT at {args.match_size} px"] = moved
         for source, pairs in sources.items():
             uv0, uvs, ok = padded({j: pairs[0, j] for j in range(1, s) if (0, j) in pairs}, s)
             self_cal = focal_from_f(pairs, width, height)

@@ -56,6 +56,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001
     p.add_argument("--merge-tokens", type=float, default=0.0, help="vggt-chunked: token merging ratio [0]")
     p.add_argument("--weights", default="default", help="VGGT weights: file, folder, hub id or 'default' [default]")
     p.add_argument("--ba", action="store_true", help="VGGT with bundle adjustment (as `openvggt reconstruct --ba`)")
+    p.add_argument(
+        "--cameras", default="auto", choices=["auto", "head", "matches"],
+        help="VGGT cameras, as `openvggt reconstruct --cameras` [auto: matches with the shipped model, else head]",
+    )  # fmt: skip
     p.add_argument("--dtype", choices=DTYPE_NAMES, default="auto", help="VGGT precision [auto: the fastest accurate]")
     p.add_argument("--device", default="auto", help="VGGT device: auto (CUDA if available), cpu, cuda [auto]")
     p.add_argument("--size", type=int, default=None, help="VGGT input width, a multiple of 14 [model's, 518]")
@@ -131,7 +135,10 @@ def _chunked_method(args: argparse.Namespace) -> ChunkedVggtMethod:
 
 def _vggt_method(args: argparse.Namespace) -> VggtMethod:
     try:
-        options = VggtOptions(weights=args.weights, ba=args.ba, device=args.device, dtype=args.dtype, size=args.size)
+        options = VggtOptions(
+            weights=args.weights, ba=args.ba, device=args.device, dtype=args.dtype, size=args.size,
+            cameras=args.cameras,
+        )  # fmt: skip
     except ValueError as e:
         raise _user_error(str(e)) from None
     method = VggtMethod(options)

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from openvggt.eval.prediction import Prediction
+from openvggt.models.pretrained import is_default_weights
 from openvggt.models.vggt import VGGT
 from openvggt.pipeline.inference import load_predictor
-from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+from openvggt.pipeline.reconstruct import CAMERA_SOURCES, ReconstructOptions, reconstruct
 from openvggt.predictor import Predictor
 from openvggt.runtime import DTYPE_NAMES
 
@@ -49,18 +50,22 @@ class VggtOptions:
     dtype: str = "auto"
     mode: str = "crop"
     size: int | None = None
+    cameras: str = "auto"  # as `openvggt reconstruct --cameras`: auto, head or matches
 
     def __post_init__(self) -> None:
+        if self.cameras not in CAMERA_SOURCES:
+            raise ValueError(f"cameras must be one of {CAMERA_SOURCES}, got {self.cameras!r}")
         if self.dtype not in DTYPE_NAMES:
             raise ValueError(f"dtype must be one of {DTYPE_NAMES}, got {self.dtype!r}")
         if self.size is not None and (self.size < 14 or self.size % 14):
             raise ValueError(f"size must be a positive multiple of 14, got {self.size}")
 
 
-def _reconstruct(predictor: Predictor, paths: Sequence[Path], options: VggtOptions) -> dict:
+def _reconstruct(predictor: Predictor, paths: Sequence[Path], options: VggtOptions, cameras: str) -> dict:
     """Run VGGT on image files: ``{"extrinsics" [S, 3, 4] float64, "depth" [S, H, W], "affines" S x [3, 3]
-    original -> input pixels, "points" [N, 3], "info"}``; world frame = first camera (OpenCV, w2c)."""
-    opts = ReconstructOptions(mode=options.mode, size=options.size, ba=options.ba)
+    original -> input pixels, "points" [N, 3], "info"}``; world frame = first camera (OpenCV, w2c). ``cameras``:
+    head or matches (``auto`` resolved by the caller, which knows whether the weights are the shipped ones)."""
+    opts = ReconstructOptions(mode=options.mode, size=options.size, ba=options.ba, cameras=cameras)
     rec = reconstruct([str(p) for p in paths], predictor=predictor, options=opts)
     return {
         "extrinsics": np.asarray(rec.extrinsics, np.float64),
@@ -71,6 +76,7 @@ def _reconstruct(predictor: Predictor, paths: Sequence[Path], options: VggtOptio
             "path": "openvggt.pipeline.reconstruct",
             "stages_s": {k: round(float(v), 3) for k, v in rec.timings.items()},
             "ba_skipped": rec.ba_skipped,
+            "cameras": rec.camera_solve.summary() if rec.camera_solve is not None else {"source": "camera head"},
         },
     }
 
@@ -85,6 +91,13 @@ class VggtMethod:
         self._model = model
         self._predictor: Predictor | None = None
         self.load_s = 0.0
+
+    @property
+    def cameras(self) -> str:
+        """``head`` or ``matches``: ``auto`` is matches for the shipped default weights, as in ``reconstruct``."""
+        if self.options.cameras != "auto":
+            return self.options.cameras
+        return "matches" if self._model is None and is_default_weights(self.options.weights) else "head"
 
     @property
     def predictor(self) -> Predictor:
@@ -103,7 +116,7 @@ class VggtMethod:
         """Cameras, depth and points for ``S`` images (``work_dir`` is unused: nothing is written)."""
         predictor = self.predictor
         start = time.perf_counter()
-        rec = _reconstruct(predictor, [Path(p) for p in image_paths], self.options)
+        rec = _reconstruct(predictor, [Path(p) for p in image_paths], self.options, self.cameras)
         elapsed = time.perf_counter() - start
         s = rec["extrinsics"].shape[0]
         return Prediction(

@@ -36,7 +36,8 @@ HEAD_NAMES = ("camera", "depth", "point", "track")
 # What every job run with the shipped model says once, in its log and on its report page (docs/model_card.md).
 DEFAULT_MODEL_CAVEAT = (
     "the shipped default model (vggt-small, trained 2 h on a CPU) gives coarse depth but cameras near chance "
-    "(docs/model_card.md); for real cameras use --weights facebook/VGGT-1B or your own trained weights"
+    "from its camera head (docs/model_card.md), so reconstruct solves them from image matches instead "
+    "(--cameras auto); for the model's own cameras use --weights facebook/VGGT-1B or your own trained weights"
 )
 
 

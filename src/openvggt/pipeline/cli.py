@@ -53,6 +53,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--use-point-map", action="store_true", help="points from the point head, not depth + cameras")
     p.add_argument("--ba", action="store_true", help="refine cameras by bundle adjustment on tracked points")
+    p.add_argument(
+        "--cameras", default="auto", choices=["auto", "head", "matches"],
+        help="head: the camera head's; matches: solved from SIFT matches of the original images and the predicted "
+        "depth; auto: matches with the shipped default model (its camera head is near chance), else head [auto]",
+    )  # fmt: skip
     p.add_argument("--shared-camera", action="store_true", help="one camera (intrinsics) for all images")
     p.add_argument("--camera-model", default="PINHOLE", choices=["PINHOLE", "SIMPLE_PINHOLE"])
     p.add_argument("--query-frames", type=int, default=4, help="--ba: frames to pick track queries in [4]")
@@ -170,7 +175,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     )
     options = ReconstructOptions(
         mode=args.mode, size=args.size, device=args.device, dtype=args.dtype, conf_threshold=args.conf_threshold,
-        use_point_map=args.use_point_map, ba=args.ba, ba_options=ba_options, shared_camera=args.shared_camera,
+        use_point_map=args.use_point_map, cameras=args.cameras, ba=args.ba, ba_options=ba_options,
+        shared_camera=args.shared_camera,
         camera_model=args.camera_model, fps=args.fps, max_frames=args.max_frames,
     )  # fmt: skip
     with _terminate_as_interrupt():
@@ -181,6 +187,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         print(f"bundle adjustment: reprojection error {rec.ba.error_before:.3f} -> {rec.ba.error_after:.3f} px")
     elif rec.ba_skipped:
         print(f"bundle adjustment skipped: {rec.ba_skipped}")
+    if rec.camera_solve is not None:
+        c = rec.camera_solve
+        print(f"cameras from matches: {int(c.solved.sum())} of {len(c.solved)} frames, {c.focal_source} focal length")
     if rec.reference:
         r = rec.reference
         print(f"cameras vs reference: AUC@30 {r['auc30']:.1f}, AUC@15 {r['auc15']:.1f}, AUC@5 {r['auc5']:.1f}")

@@ -192,6 +192,7 @@ def run_summary(rec) -> dict:  # noqa: ANN001
         ],
         "points": int(len(rec.points)),
         "sparse_points": rec.colmap.num_points,
+        "cameras": rec.camera_solve.summary() if rec.camera_solve is not None else {"source": "camera head"},
         "bundle_adjustment": _ba_summary(rec),
         "reference": rec.reference,
         "timings_s": {k: round(v, 3) for k, v in rec.timings.items()},

@@ -9,6 +9,8 @@ predictions (``openvggt ba OUT``, ``openvggt export OUT``; see :mod:`openvggt.pi
 
 1. inputs: :func:`~openvggt.pipeline.inputs.collect_inputs`, :func:`~openvggt.pipeline.inputs.load_frames`;
 2. inference: :func:`predict` (one predictor call; tokens kept for the track head when BA follows);
+   with ``cameras="matches"`` the cameras are then solved from image matches and the predicted depth
+   (:mod:`openvggt.pipeline.camera_solve`) instead of taken from the camera head;
 3. tracks: :func:`track_for_ba` (corners in a few query frames, tracked through every frame);
 4. bundle adjustment: :func:`adjust` (triangulate, filter, pycolmap BA);
 5. outputs: :func:`assemble` (cameras, filtered cloud, COLMAP model) and :meth:`Reconstruction.save`.
@@ -34,8 +36,10 @@ from openvggt.errors import InputError
 from openvggt.geometry import pose_encoding_to_extri_intri, unproject_depth
 from openvggt.io.colmap import ColmapModel
 from openvggt.io.images import ImageMeta
+from openvggt.models.pretrained import is_default_weights
 from openvggt.models.vggt import Intermediates
 from openvggt.pipeline.ba import BAOptions, BAResult, bundle_adjust_tracks
+from openvggt.pipeline.camera_solve import SolvedCameras, SolveOptions, solve_cameras
 from openvggt.pipeline.colmap_export import build_model
 from openvggt.pipeline.evaluate import check_reference, compare_cameras
 from openvggt.pipeline.inference import load_predictor
@@ -49,6 +53,7 @@ from openvggt.predictor import Predictor, PredictorOutput
 log = logging.getLogger(__name__)
 
 CAMERA_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
+CAMERA_SOURCES = ("auto", "head", "matches")  # see openvggt.pipeline.camera_solve
 FOV_RANGE_RAD = (float(np.radians(1.0)), float(np.radians(170.0)))
 
 
@@ -60,6 +65,10 @@ class ReconstructOptions:
     dtype: str = "auto"  # "auto", "fp32", "bf16", "fp16" or "int8" (see openvggt.runtime)
     conf_threshold: float = 50.0  # percentile of confidence below which points are dropped
     use_point_map: bool = False  # points from the point head instead of depth + cameras
+    # "head": the camera head's; "matches": solved from image matches + the model's depth; "auto": "matches" for
+    # the shipped default weights (a camera head near chance, docs/model_card.md), "head" for any other model
+    cameras: str = "auto"
+    solve_options: SolveOptions = field(default_factory=SolveOptions)
     ba: bool = False
     ba_options: BAOptions = field(default_factory=BAOptions)
     shared_camera: bool = False
@@ -76,6 +85,8 @@ class ReconstructOptions:
             raise InputError(f"--mode must be crop or pad, got {self.mode!r}")
         if not 0.0 <= self.conf_threshold < 100.0:
             raise InputError(f"--conf-threshold is a percentile in [0, 100), got {self.conf_threshold}")
+        if self.cameras not in CAMERA_SOURCES:
+            raise InputError(f"--cameras must be one of {CAMERA_SOURCES}, got {self.cameras!r}")
         if self.camera_model not in CAMERA_MODELS:
             raise InputError(f"--camera-model must be one of {CAMERA_MODELS}, got {self.camera_model!r}")
         if self.size is not None and (self.size < 14 or self.size % 14):
@@ -93,8 +104,8 @@ class Reconstruction:
     extrinsics: np.ndarray  # [S, 3, 4] final cameras (refined when BA ran)
     intrinsics: np.ndarray  # [S, 3, 3] final, original pixels
     intrinsics_model: np.ndarray  # [S, 3, 3] final, model pixels
-    extrinsics_pred: np.ndarray  # [S, 3, 4] as predicted (before BA)
-    intrinsics_pred: np.ndarray  # [S, 3, 3] as predicted, original pixels
+    extrinsics_pred: np.ndarray  # [S, 3, 4] before BA: the camera head's, or solved from matches (--cameras)
+    intrinsics_pred: np.ndarray  # [S, 3, 3] before BA, original pixels
     depth: np.ndarray  # [S, H, W] z-depth; 0 outside the image footprint
     depth_conf: np.ndarray  # [S, H, W]
     valid: np.ndarray  # [S, H, W] bool, inside the image footprint
@@ -106,6 +117,7 @@ class Reconstruction:
     colmap: ColmapModel
     ba: BAResult | None = None
     ba_skipped: str | None = None  # why BA did not change the cameras, when asked for
+    camera_solve: SolvedCameras | None = None  # with --cameras matches: how each frame's camera was found
     tracks: Tracks | None = None
     options: ReconstructOptions = field(default_factory=ReconstructOptions)
     weights: str = ""
@@ -303,6 +315,8 @@ def reconstruct(
         if reference is not None:  # fail before the model runs
             check_reference(reference, [f.name for f in frames])
     given = model is not None or predictor is not None
+    if options.cameras == "auto":
+        options = replace(options, cameras="matches" if not given and is_default_weights(weights) else "head")
     with timer("load model"):
         heads = _forward_heads(options) + (("track",) if options.ba else ())
         predictor = load_predictor(
@@ -356,10 +370,16 @@ def assemble(
     tracks: Tracks | None = None,
     timer: StageTimer | None = None,
 ) -> Reconstruction:
-    """Steps 4-5: cameras from the predictions, BA with ``tracks`` when ``options.ba``, points, COLMAP model."""
+    """Steps 4-5: cameras from the predictions (or solved from matches, ``options.cameras``), BA with ``tracks``
+    when ``options.ba``, points, COLMAP model."""
     timer = timer or StageTimer()
     hw = valid.shape[1:]
     extrinsics_pred, _, k_pred = predicted_cameras(torch.from_numpy(raw.pose_enc), metas, hw)
+    solved = None
+    if options.cameras == "matches":  # "auto" is resolved by reconstruct(); here (saved runs) it means the head
+        with timer("camera solve"):
+            solved = solve_cameras(frames, metas, raw.depth, extrinsics_pred, k_pred, options.solve_options)
+        extrinsics_pred, k_pred = solved.extrinsics, solved.intrinsics
     extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
     ba_result = reason = None
     if options.ba:
@@ -373,7 +393,7 @@ def assemble(
     with timer("points"):
         cameras = (extrinsics_pred, k_pred, extrinsics, k_orig)
         rec, sparse = _assemble(frames, metas, images_u8, valid, raw, cameras, options)
-        rec.ba, rec.ba_skipped, rec.tracks = ba_result, reason, tracks
+        rec.ba, rec.ba_skipped, rec.tracks, rec.camera_solve = ba_result, reason, tracks, solved
         rec.colmap = _colmap(rec, options, sparse)
     rec.timings = timer.seconds
     return rec

@@ -23,6 +23,7 @@ import torch
 from openvggt.errors import InputError
 from openvggt.io.images import ImageMeta
 from openvggt.pipeline.ba import BAOptions
+from openvggt.pipeline.camera_solve import SolveOptions
 from openvggt.pipeline.frame import InputFrame
 from openvggt.pipeline.inference import load_predictor
 from openvggt.pipeline.inputs import load_frames
@@ -63,6 +64,9 @@ def _options(saved: dict) -> ReconstructOptions:
     if isinstance(values.get("ba_options"), dict):
         ba_known = {f.name for f in fields(BAOptions)}
         values["ba_options"] = BAOptions(**{k: v for k, v in values["ba_options"].items() if k in ba_known})
+    if isinstance(values.get("solve_options"), dict):
+        solve_known = {f.name for f in fields(SolveOptions)}
+        values["solve_options"] = SolveOptions(**{k: v for k, v in values["solve_options"].items() if k in solve_known})
     return ReconstructOptions(**values)
 
 

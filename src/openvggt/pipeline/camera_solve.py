@@ -1,0 +1,327 @@
+"""Cameras solved from image matches and the model's depth (``reconstruct --cameras matches``).
+
+The camera head of a weak model (the shipped ``vggt-small``: AUC@30 ~2) predicts a near-constant pose, while two
+views fix their relative rotation and translation *direction* from matched pixels alone; the model's depth then
+gives each translation its length (``docs/training_study.md`` §18-19). Steps:
+
+1. match: SIFT on the ORIGINAL images (downscaled to ``max_side`` at most; OpenCV), Lowe's ratio test, for each
+   frame against frame 0 and against the ``window`` frames before it;
+2. focal length: when all images have one size, self-calibrated from the fundamental matrices of the matched pairs
+   (a principal point at the image centre; the focal length whose ``K^T F K`` have the most nearly equal two
+   non-zero singular values, as an essential matrix must); otherwise, or when that fails, the camera head's;
+3. relative poses: five-point RANSAC on the essential matrix and the cheirality check, per pair; the translation
+   length from the model's depth at the pair's inliers (median of model depth / triangulated depth);
+4. a spanning tree grown from frame 0 along the pairs with most inliers: each frame's camera is its parent's
+   composed with the pair's relative pose. Frames no pair reaches keep the camera head's pose (a warning).
+
+Matches are in original-image pixels with the corner at (0, 0) (the pipeline's convention for ``intrinsics``);
+OpenCV's keypoints have pixel centres at integers, hence the half-pixel shifts. Needs ``opencv-python-headless``
+(``pip install 'openvggt[recon]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from openvggt.errors import UserError
+from openvggt.io.images import ImageMeta, load_image_rgb
+from openvggt.pipeline.frame import InputFrame
+
+log = logging.getLogger(__name__)
+
+Pairs = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # (i, j) -> matched pixels [M, 2] in i and in j
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    max_side: int = 1024  # images are matched at this longer side at most (original pixels when smaller)
+    features: int = 4000  # SIFT keypoints per image, at most
+    ratio: float = 0.8  # Lowe's ratio test
+    window: int = 3  # each frame is matched to frame 0 and to this many frames before it
+    ransac_px: float = 1.0  # epipolar inlier threshold, pixels of the matched images
+    min_inliers: int = 20  # a pair with fewer inliers is not used
+
+
+@dataclass
+class SolvedCameras:
+    """The outcome of :func:`solve_cameras`: cameras for every frame and how each was found."""
+
+    extrinsics: np.ndarray  # [S, 3, 4] world-to-camera, world = frame 0
+    intrinsics: np.ndarray  # [S, 3, 3] original pixels
+    solved: np.ndarray  # [S] bool: from matches (frame 0 included) rather than the camera head
+    parent: np.ndarray  # [S] int: the frame each one was solved from (-1: frame 0 or not solved)
+    inliers: np.ndarray  # [S] int: inliers of that pair
+    focal_source: str  # "self-calibrated" or "camera head"
+    pairs: int = 0  # frame pairs matched
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "source": "matches",
+            "solved_frames": int(self.solved.sum()),
+            "frames": len(self.solved),
+            "focal_length": self.focal_source,
+            "pairs_matched": self.pairs,
+            "inliers": [int(x) for x in self.inliers],
+            "parent": [int(x) for x in self.parent],
+            "notes": self.notes,
+        }
+
+
+def _cv2():  # noqa: ANN202
+    try:
+        import cv2  # noqa: PLC0415 (optional dependency, imported on use)
+    except ImportError as exc:
+        raise UserError("--cameras matches needs OpenCV (pip install 'openvggt[recon]')") from exc
+    return cv2
+
+
+# ---------------------------------------------------------------------------------------------- matching
+def _grey(frame: InputFrame, max_side: int) -> tuple[np.ndarray, float, float]:
+    """The frame's original image (EXIF orientation applied) in grey, at most ``max_side``; and its (sx, sy)."""
+    image = load_image_rgb(frame.path if frame.path is not None else frame.open())
+    w, h = image.size
+    s = min(1.0, max_side / max(w, h))
+    if s < 1.0:
+        image = image.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
+    return np.asarray(image.convert("L")), image.size[0] / w, image.size[1] / h
+
+
+def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOptions()) -> tuple[Pairs, list]:
+    """SIFT matches (original pixels, corner origin) of the pairs :func:`pair_list` names; and the per-image
+    scales ``(sx, sy)`` of the matched images."""
+    cv2 = _cv2()
+    sift = cv2.SIFT_create(nfeatures=options.features)
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+    feats, scales = [], []
+    for frame in frames:
+        grey, sx, sy = _grey(frame, options.max_side)
+        keys, desc = sift.detectAndCompute(grey, None)
+        xy = np.array([k.pt for k in keys], np.float64).reshape(-1, 2) + 0.5  # pixel centres -> corner origin
+        feats.append((xy / [sx, sy], desc))
+        scales.append((sx, sy))
+    pairs: Pairs = {}
+    for i, j in pair_list(len(frames), options.window):
+        (xa, da), (xb, db) = feats[i], feats[j]
+        if da is None or db is None or len(xa) < 2 or len(xb) < 2:
+            continue
+        good = [m for m, n in matcher.knnMatch(da, db, k=2) if m.distance < options.ratio * n.distance]
+        if len(good) >= 8:
+            pairs[i, j] = (xa[[m.queryIdx for m in good]], xb[[m.trainIdx for m in good]])
+    return pairs, scales
+
+
+def pair_list(s: int, window: int) -> list[tuple[int, int]]:
+    """Frame pairs ``(i, j), i < j``: each frame with frame 0 and with the ``window`` frames before it."""
+    near = {(j - k, j) for j in range(1, s) for k in range(1, min(window, j) + 1)}
+    return sorted({(0, j) for j in range(1, s)} | near)
+
+
+# ---------------------------------------------------------------------------------------------- focal length
+def centred_k(f: float, width: int, height: int) -> np.ndarray:
+    """Intrinsics of focal length ``f`` with the principal point at the centre (corner-origin pixels)."""
+    return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
+
+
+def _equality(f_mat: np.ndarray, focals: np.ndarray, width: int, height: int) -> np.ndarray:
+    """For each candidate focal length: ``(s1 - s2) / (s1 + s2)`` of ``K^T F K`` (0 for an essential matrix)."""
+    out = np.empty(len(focals))
+    for n, f in enumerate(focals):
+        k = centred_k(f, width, height)
+        sv = np.linalg.svd(k.T @ f_mat @ k, compute_uv=False)
+        out[n] = (sv[0] - sv[1]) / max(sv[0] + sv[1], 1e-300)
+    return out
+
+
+def self_calibrate(pairs: Pairs, width: int, height: int, px: float = 1.0, min_inliers: int = 20) -> float | None:
+    """The focal length (pixels of ``width x height`` images) shared by all frames, from the fundamental
+    matrices of ``pairs``; None when no pair gives one, or the best lies at the edge of the searched range
+    (a field of view of about 10-150 degrees)."""
+    cv2 = _cv2()
+    side = max(width, height)
+    focals = side * np.geomspace(0.13, 5.7, 240)
+    cost, used = np.zeros(len(focals)), 0
+    for a, b in pairs.values():
+        if len(a) < max(min_inliers, 15):
+            continue
+        try:
+            f_mat, inl = cv2.findFundamentalMat(a, b, cv2.FM_RANSAC, px, 0.999)
+        except cv2.error:
+            continue
+        if f_mat is None or f_mat.shape != (3, 3) or inl is None or int(inl.sum()) < min_inliers:
+            continue
+        cost += np.sqrt(inl.sum()) * _equality(f_mat, focals, width, height)  # pairs with more support count more
+        used += 1
+    if not used:
+        return None
+    best = int(np.argmin(cost))
+    if best in (0, len(focals) - 1):
+        return None
+    return float(focals[best])
+
+
+# ---------------------------------------------------------------------------------------------- two views
+@dataclass(frozen=True)
+class RelativePose:
+    """``x_j = R x_i + t`` with ``|t| = 1``; the translation lengths in the units of frame i's and j's depth."""
+
+    rotation: np.ndarray  # [3, 3]
+    direction: np.ndarray  # [3]
+    inliers: int
+    length_i: float | None  # median of model depth / triangulated depth, frame i
+    length_j: float | None
+
+
+def _normalised(xy: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return (xy - k[:2, 2]) / np.diag(k)[:2]
+
+
+def depth_at(depth: np.ndarray, meta: ImageMeta, xy: np.ndarray) -> np.ndarray:
+    """The model's depth ``[H, W]`` at original pixels ``xy [M, 2]`` (corner origin); 0 outside its footprint."""
+    m = meta.original_to_model(np.asarray(xy, np.float64))
+    h, w = depth.shape
+    col, row = np.floor(m[:, 0]).astype(int), np.floor(m[:, 1]).astype(int)
+    inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    out = np.zeros(len(xy))
+    out[inside] = depth[row[inside], col[inside]]
+    return out
+
+
+def _length(model_depth: np.ndarray, triangulated: np.ndarray) -> float | None:
+    ok = (model_depth > 0) & (triangulated > 1e-9) & np.isfinite(triangulated)
+    if ok.sum() < 8:
+        return None
+    return float(np.median(model_depth[ok] / triangulated[ok]))
+
+
+def relative_pose(
+    a: np.ndarray, b: np.ndarray, k_a: np.ndarray, k_b: np.ndarray, px: float, min_inliers: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Two-view pose from matches ``a, b [M, 2]`` (pixels): ``(R, t, points_a, points_b)`` with ``|t| = 1`` and the
+    inliers' triangulated points in each camera ``[N, 3]``; None for too few inliers."""
+    cv2 = _cv2()
+    if len(a) < max(min_inliers, 5):
+        return None
+    na, nb = _normalised(a, k_a), _normalised(b, k_b)
+    thr = px / float(np.mean([k_a[0, 0], k_a[1, 1], k_b[0, 0], k_b[1, 1]]))
+    try:  # OpenCV raises on some degenerate samples (e.g. a polynomial with a vanishing leading term)
+        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.RANSAC, prob=0.999, threshold=thr)
+        if e_mat is None or mask is None:
+            return None
+        e_mat = e_mat[:3]  # several solutions may be stacked; the first is RANSAC's best
+        count, rot, t, mask = cv2.recoverPose(e_mat, na, nb, np.eye(3), mask=mask.copy())
+    except cv2.error as exc:
+        log.debug("two-view solve failed: %s", exc)
+        return None
+    if count < min_inliers:
+        return None
+    keep = mask.ravel() > 0
+    t = t.ravel() / max(np.linalg.norm(t), 1e-12)
+    pa = cv2.triangulatePoints(np.eye(3, 4), np.c_[rot, t], na[keep].T, nb[keep].T)
+    pa = (pa[:3] / pa[3]).T  # [N, 3] in camera a
+    return rot, t, pa, pa @ rot.T + t
+
+
+def solve_pair(
+    a: np.ndarray,
+    b: np.ndarray,
+    k_a: np.ndarray,
+    k_b: np.ndarray,
+    depths: tuple,
+    metas: tuple,
+    opts: SolveOptions,
+    scale: float = 1.0,
+) -> RelativePose | None:
+    """:func:`relative_pose` with the translation lengths from the model's ``depths`` (pair of ``[H, W]``) at the
+    inliers; ``scale``: the matched images' size over the originals (the RANSAC threshold is in their pixels)."""
+    found = relative_pose(a, b, k_a, k_b, opts.ransac_px / scale, opts.min_inliers)
+    if found is None:
+        return None
+    rot, t, pa, pb = found
+    inl_a = pa[:, :2] / pa[:, 2:] * np.diag(k_a)[:2] + k_a[:2, 2]  # the inliers' pixels, re-projected
+    inl_b = pb[:, :2] / pb[:, 2:] * np.diag(k_b)[:2] + k_b[:2, 2]
+    length_a = _length(depth_at(depths[0], metas[0], inl_a), pa[:, 2])
+    length_b = _length(depth_at(depths[1], metas[1], inl_b), pb[:, 2])
+    return RelativePose(rot, t, len(pa), length_a, length_b)
+
+
+# ---------------------------------------------------------------------------------------------- all frames
+def _compose(rel: RelativePose, ext_parent: np.ndarray, parent_is_i: bool) -> np.ndarray | None:
+    """The child's world-to-camera ``[3, 4]`` from its parent's and the pair's relative pose."""
+    r, t = rel.rotation, rel.direction
+    if parent_is_i:  # x_child = R x_parent + L t, L in the parent's depth units
+        length, r_rel, t_rel = rel.length_i, r, t
+    else:  # parent is j: x_i = R^T x_j - R^T t
+        length, r_rel, t_rel = rel.length_j, r.T, -r.T @ t
+    if length is None:
+        return None
+    rel_mat = np.eye(4)
+    rel_mat[:3, :3], rel_mat[:3, 3] = r_rel, length * t_rel
+    parent = np.eye(4)
+    parent[:3] = ext_parent
+    return (rel_mat @ parent)[:3]
+
+
+def solve_cameras(
+    frames: Sequence[InputFrame],
+    metas: Sequence[ImageMeta],
+    depth: np.ndarray,
+    extrinsics_head: np.ndarray,
+    k_head: np.ndarray,
+    options: SolveOptions = SolveOptions(),
+    pairs: Pairs | None = None,
+) -> SolvedCameras:
+    """Every frame's camera from matches and the model's ``depth [S, H, W]`` (module docstring). ``extrinsics_head
+    [S, 3, 4]`` / ``k_head [S, 3, 3]`` (original pixels): the camera head's, for what matches cannot give.
+    ``pairs``: matches to use instead of :func:`match_frames` (original pixels, corner origin)."""
+    s = len(frames)
+    scales = [(1.0, 1.0)] * s
+    if pairs is None:
+        pairs, scales = match_frames(frames, options)
+    notes = []
+    sizes = {m.original_size for m in metas}
+    focal = None
+    if len(sizes) == 1:
+        (w, h), sx = next(iter(sizes)), scales[0][0]
+        focal = self_calibrate(pairs, w, h, options.ransac_px / sx, options.min_inliers)
+    if focal is not None:
+        k_orig = np.stack([centred_k(focal, *m.original_size) for m in metas])
+        focal_source = "self-calibrated"
+    else:
+        k_orig = k_head.astype(np.float64).copy()
+        focal_source = "camera head"
+        notes.append("focal length from the camera head" + (": images differ in size" if len(sizes) > 1 else ""))
+    rels: dict[tuple[int, int], RelativePose] = {}
+    for (i, j), (a, b) in pairs.items():
+        rel = solve_pair(a, b, k_orig[i], k_orig[j], (depth[i], depth[j]), (metas[i], metas[j]), options, scales[i][0])
+        if rel is not None:
+            rels[i, j] = rel
+    ext = extrinsics_head.astype(np.float64).copy()
+    ext[0] = np.eye(3, 4)
+    solved, parent, inliers = np.zeros(s, bool), np.full(s, -1), np.zeros(s, int)
+    solved[0] = True
+    while True:  # Prim: the strongest pair that reaches an unsolved frame from a solved one
+        best = None
+        for (i, j), rel in rels.items():
+            if solved[i] != solved[j] and (best is None or rel.inliers > best[2].inliers):
+                best = (i, j, rel)
+        if best is None:
+            break
+        i, j, rel = best
+        child, from_i = (j, True) if solved[i] else (i, False)
+        got = _compose(rel, ext[i if from_i else j], from_i)
+        del rels[i, j]
+        if got is None:  # no depth to give the translation a length: try the next pair
+            continue
+        ext[child], solved[child], parent[child], inliers[child] = got, True, i if from_i else j, rel.inliers
+    missing = np.flatnonzero(~solved)
+    if len(missing):
+        names = ", ".join(frames[k].name for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        notes.append(f"{len(missing)} frame(s) matched to no other well enough; the camera head's pose kept: {names}")
+        log.warning("--cameras matches: %s", notes[-1])
+    return SolvedCameras(ext, k_orig, solved, parent, inliers, focal_source, len(pairs), notes)
