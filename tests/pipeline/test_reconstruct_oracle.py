@@ -122,7 +122,7 @@ def _project(rec_pycolmap, image) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN
 def test_reference_cameras_survive_the_pipeline(fountain, tmp_path, ba):
     pycolmap = pytest.importorskip("pycolmap")
     scene, oracle = fountain
-    rec = reconstruct([scene / "images"], size=SIZE, ba=ba, reference=scene / "cameras.json")
+    rec = reconstruct([scene / "images"], size=SIZE, ba=ba, cameras="head", reference=scene / "cameras.json")
     assert rec.reference["auc30"] == pytest.approx(100.0) and rec.reference["auc3"] == pytest.approx(100.0)
     assert rec.reference["focal_rel_err_median"] < 1e-5  # focal lengths are in ORIGINAL pixels
     for k, meta in zip(rec.intrinsics, rec.metas):  # principal point: the centre of the original image
@@ -149,7 +149,7 @@ def test_reference_cameras_survive_the_pipeline(fountain, tmp_path, ba):
 
 def test_shared_simple_pinhole_camera(fountain):
     scene, _ = fountain
-    rec = reconstruct([scene / "images"], size=SIZE, shared_camera=True, camera_model="SIMPLE_PINHOLE")
+    rec = reconstruct([scene / "images"], size=SIZE, cameras="head", shared_camera=True, camera_model="SIMPLE_PINHOLE")
     assert len(rec.colmap.cameras) == 1 and rec.colmap.cameras[0].model == "SIMPLE_PINHOLE"
     np.testing.assert_allclose(rec.intrinsics, rec.intrinsics[:1].repeat(len(rec.intrinsics), 0))
     assert rec.intrinsics[0, 0, 0] == rec.intrinsics[0, 1, 1]
