@@ -197,12 +197,23 @@ def test_body_over_the_limit_is_cut_off_without_content_length(make_client):
         ('{"chunk_size": 8}', "chunk_size"),
         ('{"conf_threshold": 100}', "conf_threshold"),
         ('{"fps": 2}', "video only"),
+        ('{"cameras": "colmap"}', "cameras"),
     ],
 )
 def test_bad_options_get_422_with_one_line(client, options, reason):
     r = submit(client, options=options)
     assert r.status_code == 422, r.text
     assert reason in r.json()["detail"] and "\n" not in r.json()["detail"]
+
+
+def test_a_job_can_solve_its_cameras_from_matches(client):
+    """``cameras`` reaches the pipeline; ``auto`` with a model that is not the shipped one is the camera head."""
+    for options, source in (('{"cameras": "matches"}', "matches"), ("{}", "camera head")):
+        r = submit(client, options=options)
+        assert r.status_code == 202, r.text
+        assert wait(client, r.json()["id"])["status"] == "done"
+        run = json.loads((client.app.state.manager.get(r.json()["id"]).folder / "out" / "run.json").read_text())
+        assert run["cameras"]["source"] == source
 
 
 # ---------------------------------------------------------------------------------------------- names and ids

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from PIL import Image
 
 from openvggt.errors import UserError
@@ -97,7 +98,6 @@ def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOpti
     scales ``(sx, sy)`` of the matched images."""
     cv2 = _cv2()
     sift = cv2.SIFT_create(nfeatures=options.features)
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
     feats, scales = [], []
     for frame in frames:
         grey, sx, sy = _grey(frame, options.max_side)
@@ -110,10 +110,25 @@ def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOpti
         (xa, da), (xb, db) = feats[i], feats[j]
         if da is None or db is None or len(xa) < 2 or len(xb) < 2:
             continue
-        good = [m for m, n in matcher.knnMatch(da, db, k=2) if m.distance < options.ratio * n.distance]
-        if len(good) >= 8:
-            pairs[i, j] = (xa[[m.queryIdx for m in good]], xb[[m.trainIdx for m in good]])
+        qa, qb = ratio_matches(da, db, options.ratio)
+        if len(qa) >= 8:
+            pairs[i, j] = (xa[qa], xb[qb])
     return pairs, scales
+
+
+def ratio_matches(da: np.ndarray, db: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the descriptors of ``da [N, D]`` whose nearest neighbour in ``db [M, D]`` (L2) is closer than
+    ``ratio`` times the second nearest (Lowe's test), and of those neighbours. One fused matrix product (torch),
+    faster than OpenCV's brute-force matcher."""
+    a = torch.from_numpy(np.ascontiguousarray(da, np.float32))
+    b = torch.from_numpy(np.ascontiguousarray(db, np.float32))
+    # |b|^2 - 2 a.b in one fused product ranks each row's neighbours as the squared distance does (|a|^2 is a
+    # constant of the row, added to the two kept)
+    part = torch.addmm((b * b).sum(1).expand(len(a), -1), a, b.T, beta=1.0, alpha=-2.0)
+    two, idx = part.topk(2, dim=1, largest=False)
+    two = (two + (a * a).sum(1, keepdim=True)).clamp_min(0)
+    keep = two[:, 0].sqrt() < ratio * two[:, 1].sqrt()
+    return torch.nonzero(keep).flatten().numpy(), idx[keep, 0].numpy()
 
 
 def pair_list(s: int, window: int) -> list[tuple[int, int]]:

@@ -117,6 +117,9 @@ def _options_model(ba_available: bool, point_map_available: bool):  # noqa: ANN2
         chunk: int | None = Field(None, ge=2, description="long sequences: frames per chunk (chunk by chunk)")
         overlap: int | None = Field(None, ge=1, description="chunked: frames shared by chunks [chunk / 4]")
         loop_closure: bool = Field(False, description="chunked: detect revisits and close loops")
+        cameras: Literal["auto", "head", "matches"] = Field(
+            "auto", description="as reconstruct --cameras: auto = matches with the shipped model, else head"
+        )
         if ba_available:
             ba: bool = Field(False, description="bundle adjustment on tracked points")
         if point_map_available:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
+from openvggt.models.pretrained import is_default_weights
 from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
 from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
 from openvggt.viz.scene import load_scene
@@ -161,13 +162,17 @@ def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], No
     dtype = predictor.dtype if predictor.dtype in ("fp32", "bf16", "fp16") else "fp32"
     inputs = [str(p) for p in job.inputs]
     set_progress(0.05, "reconstructing")
-    if job.options.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself)
-        options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **job.options)
+    chosen = dict(job.options)
+    cameras = chosen.pop("cameras", "auto")
+    if cameras == "auto":  # as reconstruct() decides it: the shipped model's camera head is near chance
+        cameras = "matches" if is_default_weights(predictor.weights) else "head"
+    if chosen.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself; its own cameras)
+        options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **chosen)
         with _stage_progress(set_progress):
             out = reconstruct_chunked(inputs, job.folder / "out", model=predictor.model, options=options).out
         payload = scene_payload(load_scene(out))
     else:
-        options = ReconstructOptions(device=str(predictor.device), dtype=dtype, **job.options)
+        options = ReconstructOptions(device=str(predictor.device), dtype=dtype, cameras=cameras, **chosen)
         with _stage_progress(set_progress):
             rec = reconstruct(inputs, model=predictor.model, options=options)
         set_progress(0.8, "writing results")
