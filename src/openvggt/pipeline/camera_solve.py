@@ -5,7 +5,8 @@ views fix their relative rotation and translation *direction* from matched pixel
 gives each translation its length (``docs/training_study.md`` §18-19). Steps:
 
 1. match: SIFT on the ORIGINAL images (downscaled to ``max_side`` at most; OpenCV), Lowe's ratio test, for each
-   frame against frame 0 and against the ``window`` frames before it;
+   frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest features
+   match most often (a cheap retrieval over all pairs, for photographs in no particular order);
 2. focal length: when all images have one size, self-calibrated from the fundamental matrices of the matched pairs
    (a principal point at the image centre; the focal length whose ``K^T F K`` have the most nearly equal two
    non-zero singular values, as an essential matrix must); otherwise, or when that fails, the camera head's;
@@ -44,6 +45,8 @@ class SolveOptions:
     features: int = 4000  # SIFT keypoints per image, at most
     ratio: float = 0.8  # Lowe's ratio test
     window: int = 3  # each frame is matched to frame 0 and to this many frames before it
+    neighbours: int = 4  # ... and to the frames its strongest features match most often (any capture order)
+    retrieval_features: int = 400  # the strongest features per frame that choose those neighbours
     ransac_px: float = 1.0  # epipolar inlier threshold, pixels of the matched images
     min_inliers: int = 20  # a pair with fewer inliers is not used
 
@@ -94,19 +97,22 @@ def _grey(frame: InputFrame, max_side: int) -> tuple[np.ndarray, float, float]:
 
 
 def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOptions()) -> tuple[Pairs, list]:
-    """SIFT matches (original pixels, corner origin) of the pairs :func:`pair_list` names; and the per-image
-    scales ``(sx, sy)`` of the matched images."""
+    """SIFT matches (original pixels, corner origin) of the pairs :func:`pair_list` and :func:`retrieval_pairs`
+    name; and the per-image scales ``(sx, sy)`` of the matched images."""
     cv2 = _cv2()
     sift = cv2.SIFT_create(nfeatures=options.features)
-    feats, scales = [], []
+    feats, strongest, scales = [], [], []
     for frame in frames:
         grey, sx, sy = _grey(frame, options.max_side)
         keys, desc = sift.detectAndCompute(grey, None)
         xy = np.array([k.pt for k in keys], np.float64).reshape(-1, 2) + 0.5  # pixel centres -> corner origin
         feats.append((xy / [sx, sy], desc))
+        order = np.argsort([-k.response for k in keys])[: options.retrieval_features]
+        strongest.append(desc[order] if desc is not None else np.zeros((0, 128), np.float32))
         scales.append((sx, sy))
     pairs: Pairs = {}
-    for i, j in pair_list(len(frames), options.window):
+    chosen = set(pair_list(len(frames), options.window)) | retrieval_pairs(strongest, options.neighbours, options.ratio)
+    for i, j in sorted(chosen):
         (xa, da), (xb, db) = feats[i], feats[j]
         if da is None or db is None or len(xa) < 2 or len(xb) < 2:
             continue
@@ -114,6 +120,25 @@ def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOpti
         if len(qa) >= 8:
             pairs[i, j] = (xa[qa], xb[qb])
     return pairs, scales
+
+
+def retrieval_pairs(descriptors: Sequence[np.ndarray], neighbours: int, ratio: float) -> set[tuple[int, int]]:
+    """For each frame, the ``neighbours`` frames its strongest descriptors (``descriptors``, a few hundred per frame)
+    match most often (Lowe's test): the pairs worth full matching when the frames are not in capture order."""
+    s = len(descriptors)
+    if s < 3 or neighbours < 1:
+        return set()
+    counts = np.zeros((s, s))
+    for i in range(s):
+        for j in range(i + 1, s):
+            if len(descriptors[i]) >= 2 and len(descriptors[j]) >= 2:
+                counts[i, j] = counts[j, i] = len(ratio_matches(descriptors[i], descriptors[j], ratio)[0])
+    out = set()
+    for i in range(s):
+        for j in np.argsort(-counts[i])[:neighbours]:
+            if counts[i, j] > 0:
+                out.add((min(i, int(j)), max(i, int(j))))
+    return out
 
 
 def ratio_matches(da: np.ndarray, db: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
