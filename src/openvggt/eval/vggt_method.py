@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from openvggt.eval.prediction import Prediction
-from openvggt.models.pretrained import is_default_weights
 from openvggt.models.vggt import VGGT
 from openvggt.pipeline.inference import load_predictor
-from openvggt.pipeline.reconstruct import CAMERA_SOURCES, ReconstructOptions, reconstruct
+from openvggt.pipeline.reconstruct import CAMERA_SOURCES, ReconstructOptions, reconstruct, resolve_cameras
 from openvggt.predictor import Predictor
 from openvggt.runtime import DTYPE_NAMES
 
@@ -95,9 +94,7 @@ class VggtMethod:
     @property
     def cameras(self) -> str:
         """``head`` or ``matches``: ``auto`` is matches for the shipped default weights, as in ``reconstruct``."""
-        if self.options.cameras != "auto":
-            return self.options.cameras
-        return "matches" if self._model is None and is_default_weights(self.options.weights) else "head"
+        return resolve_cameras(self.options.cameras, None if self._model is not None else self.options.weights)
 
     @property
     def predictor(self) -> Predictor:

@@ -144,6 +144,15 @@ class Reconstruction:
 
 
 # ---------------------------------------------------------------------------------------------- steps
+def resolve_cameras(cameras: str, weights: str | os.PathLike | None) -> str:
+    """``head`` or ``matches`` for ``--cameras``: ``auto`` is ``matches`` when ``weights`` name the shipped default
+    model (its camera head is near chance, docs/model_card.md) and ``head`` for any other weights (``None``: a model
+    passed in)."""
+    if cameras != "auto":
+        return cameras
+    return "matches" if weights is not None and is_default_weights(weights) else "head"
+
+
 def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
     """Heads run in the forward pass (the track head runs later, from the kept tokens)."""
     return ("camera", "depth") + (("point",) if options.use_point_map else ())
@@ -315,8 +324,7 @@ def reconstruct(
         if reference is not None:  # fail before the model runs
             check_reference(reference, [f.name for f in frames])
     given = model is not None or predictor is not None
-    if options.cameras == "auto":
-        options = replace(options, cameras="matches" if not given and is_default_weights(weights) else "head")
+    options = replace(options, cameras=resolve_cameras(options.cameras, None if given else weights))
     with timer("load model"):
         heads = _forward_heads(options) + (("track",) if options.ba else ())
         predictor = load_predictor(

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
-from openvggt.models.pretrained import is_default_weights
 from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
-from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
+from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct, resolve_cameras
 from openvggt.viz.scene import load_scene
 from openvggt.viz.web import scene_payload, web_payload
 
@@ -163,9 +162,7 @@ def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], No
     inputs = [str(p) for p in job.inputs]
     set_progress(0.05, "reconstructing")
     chosen = dict(job.options)
-    cameras = chosen.pop("cameras", "auto")
-    if cameras == "auto":  # as reconstruct() decides it: the shipped model's camera head is near chance
-        cameras = "matches" if is_default_weights(predictor.weights) else "head"
+    cameras = resolve_cameras(chosen.pop("cameras", "auto"), predictor.weights)  # "<model>" for a passed-in model
     if chosen.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself; its own cameras)
         options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **chosen)
         with _stage_progress(set_progress):
