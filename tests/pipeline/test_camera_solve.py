@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from openvggt.data.dataset import SceneDataset
 from openvggt.data.sample import SampleConfig
@@ -14,7 +15,14 @@ from openvggt.data.synth.synthetic import SynthConfig, generate_scene, write_sce
 from openvggt.errors import InputError
 from openvggt.io.images import ImageMeta
 from openvggt.metrics.camera import camera_metrics
-from openvggt.pipeline.camera_solve import SolveOptions, centred_k, match_frames, pair_list, solve_cameras
+from openvggt.pipeline.camera_solve import (
+    SolveOptions,
+    centred_k,
+    exif_focal,
+    match_frames,
+    pair_list,
+    solve_cameras,
+)
 from openvggt.pipeline.frame import InputFrame
 from openvggt.pipeline.reconstruct import reconstruct
 from openvggt.pipeline.saved import export
@@ -156,3 +164,25 @@ def test_reconstruct_with_the_shipped_model_solves_its_cameras_from_matches(tmp_
     np.testing.assert_allclose(again.extrinsics, rec.extrinsics, atol=1e-6)
     with pytest.raises(InputError, match="--cameras"):
         reconstruct([str(p) for p in images], weights="default", cameras="colmap")
+
+
+def test_an_exif_focal_length_comes_before_self_calibration(tmp_path) -> None:
+    """Photographs that record their 35 mm-equivalent focal length are solved with it (fountain-P11's reference
+    focal length is 919.8 px at 1,024 px: 32 mm equivalent is 910.2 px)."""
+    root = shared_path("scenes", "fountain-P11")
+    ref = json.loads((root / "cameras.json").read_text())["frames"][:6]
+    gt = np.stack([np.c_[np.array(f["R"]), np.array(f["t"])] for f in ref])
+    folder = tmp_path / "exif"
+    folder.mkdir()
+    for path in sorted((root / "images").iterdir())[:6]:
+        image = Image.open(path)
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0xA405] = 32
+        image.save(folder / path.name, quality=95, exif=exif)
+    rec = reconstruct([str(folder)], weights="default")
+    solved = rec.camera_solve
+    assert solved.focal_source == "EXIF" and solved.solved.all()
+    np.testing.assert_allclose(rec.intrinsics[:, 0, 0], 32 / 36 * 1024)
+    assert camera_metrics(rec.extrinsics, gt)["auc30"] > 80
+    frame = InputFrame(name="x", source="<array #0>", image=Image.new("RGB", (8, 6)))
+    assert exif_focal(frame, 8, 6) is None and exif_focal(InputFrame(name="y", source="?"), 8, 6) is None

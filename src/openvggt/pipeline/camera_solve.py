@@ -7,7 +7,8 @@ gives each translation its length (``docs/training_study.md`` §18-19). Steps:
 1. match: SIFT on the ORIGINAL images (downscaled to ``max_side`` at most; OpenCV), Lowe's ratio test, for each
    frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest features
    match most often (a cheap retrieval over all pairs, for photographs in no particular order);
-2. focal length: when all images have one size, self-calibrated from the fundamental matrices of the matched pairs
+2. focal length: from EXIF (35 mm equivalent) when every image has it; else, when all images have one size,
+   self-calibrated from the fundamental matrices of the matched pairs
    (a principal point at the image centre; the focal length whose ``K^T F K`` have the most nearly equal two
    non-zero singular values, as an essential matrix must); otherwise, or when that fails, the camera head's;
 3. relative poses: five-point RANSAC on the essential matrix and the cheirality check, per pair; the translation
@@ -60,7 +61,7 @@ class SolvedCameras:
     solved: np.ndarray  # [S] bool: from matches (frame 0 included) rather than the camera head
     parent: np.ndarray  # [S] int: the frame each one was solved from (-1: frame 0 or not solved)
     inliers: np.ndarray  # [S] int: inliers of that pair
-    focal_source: str  # "self-calibrated" or "camera head"
+    focal_source: str  # "EXIF", "self-calibrated" or "camera head"
     pairs: int = 0  # frame pairs matched
     notes: list[str] = field(default_factory=list)
 
@@ -163,6 +164,21 @@ def pair_list(s: int, window: int) -> list[tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------------------------- focal length
+_EXIF_IFD, _FOCAL_35MM = 0x8769, 0xA405  # the Exif sub-IFD and its FocalLengthIn35mmFilm tag
+
+
+def exif_focal(frame: InputFrame, width: int, height: int) -> float | None:
+    """The focal length in pixels of the ``width x height`` original from the image's EXIF 35 mm-equivalent focal
+    length (the long side of a 35 mm frame is 36 mm); None when the image has none (or is not a file or image)."""
+    if frame.path is None and frame.image is None and frame.data is None:
+        return None
+    try:
+        f35 = frame.open().getexif().get_ifd(_EXIF_IFD).get(_FOCAL_35MM)
+    except (OSError, ValueError, SyntaxError):  # what Pillow raises on broken EXIF blocks
+        return None
+    return float(f35) / 36.0 * max(width, height) if f35 else None
+
+
 def centred_k(f: float, width: int, height: int) -> np.ndarray:
     """Intrinsics of focal length ``f`` with the principal point at the centre (corner-origin pixels)."""
     return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
@@ -325,11 +341,15 @@ def solve_cameras(
         pairs, scales = match_frames(frames, options)
     notes = []
     sizes = {m.original_size for m in metas}
+    exif = [exif_focal(f, *m.original_size) for f, m in zip(frames, metas)]
     focal = None
-    if len(sizes) == 1:
+    if len(sizes) == 1 and None in exif:
         (w, h), sx = next(iter(sizes)), scales[0][0]
         focal = self_calibrate(pairs, w, h, options.ransac_px / sx, options.min_inliers)
-    if focal is not None:
+    if None not in exif:  # the camera's own record comes first
+        k_orig = np.stack([centred_k(f, *m.original_size) for f, m in zip(exif, metas)])
+        focal_source = "EXIF"
+    elif focal is not None:
         k_orig = np.stack([centred_k(focal, *m.original_size) for m in metas])
         focal_source = "self-calibrated"
     else:
