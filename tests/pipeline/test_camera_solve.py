@@ -160,6 +160,9 @@ def test_reconstruct_with_the_shipped_model_solves_its_cameras_from_matches(tmp_
     head = reconstruct([str(p) for p in images], weights="default", cameras="head")
     assert head.camera_solve is None and camera_metrics(head.extrinsics, gt)["auc30"] < auc - 40
     out = rec.save(tmp_path / "run")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "cameras from matches" in page and "Solved from SIFT matches" in page and "6 of 6" in page
+    assert json.loads((out / "run.json").read_text())["cameras"]["focal_length"] == "self-calibrated"
     again = export(out)
     np.testing.assert_allclose(again.extrinsics, rec.extrinsics, atol=1e-6)
     with pytest.raises(InputError, match="--cameras"):

@@ -142,6 +142,9 @@ def _cards(rec) -> str:  # noqa: ANN001
         ("sparse points", f"{rec.colmap.num_points:,}"),
         ("total time", f"{sum(rec.timings.values()):.1f} s"),
     ]
+    solved = rec.camera_solve
+    if solved is not None:
+        cards.append(("cameras from matches", f"{int(solved.solved.sum())} of {len(solved.solved)}"))
     if rec.ba is not None:
         cards.append(("reprojection error", f"{rec.ba.error_before:.2f} → {rec.ba.error_after:.2f} px"))
     if rec.reference:
@@ -180,6 +183,17 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
         rows = [(labels[k], f"{v:.3f}" if isinstance(v, float) else v) for k, v in ba.items() if k in labels]
         parts.append("<section><h2>Bundle adjustment</h2>" + _table(rows) + _rounds_table(ba.get("rounds", [])))
         parts.append("</section>")
+    cameras = summary.get("cameras") or {}
+    if cameras.get("source") == "matches":
+        rows = [
+            ("frames solved from matches", f"{cameras['solved_frames']} of {cameras['frames']}"),
+            ("focal length", cameras["focal_length"]),
+            ("frame pairs matched", cameras["pairs_matched"]),
+        ] + [("note", n) for n in cameras["notes"]]
+        parts.append(
+            "<section><h2>Cameras</h2><p class='note'>Solved from SIFT matches of the images and the model's depth "
+            "(<code>--cameras matches</code>), not taken from the camera head.</p>" + _table(rows) + "</section>"
+        )
     if rec.reference:
         keys = ["auc30", "auc30_unsigned", "auc15", "auc5", "auc3", "rra5", "rta5", "registered", "frames",
                 "focal_rel_err_median", "reference"]  # fmt: skip
