@@ -64,6 +64,8 @@ class SolvedCameras:
     focal_source: str  # "EXIF", "self-calibrated" or "camera head"
     pairs: int = 0  # frame pairs matched
     notes: list[str] = field(default_factory=list)
+    tracks_xy: np.ndarray | None = None  # [S, N, 2] the pairs' inliers chained into tracks (original pixels)
+    tracks_mask: np.ndarray | None = None  # [S, N] where each track is observed
 
     def summary(self) -> dict:
         return {
@@ -231,6 +233,7 @@ class RelativePose:
     inliers: int
     length_i: float | None  # median of model depth / triangulated depth, frame i
     length_j: float | None
+    inlier_mask: np.ndarray | None = None  # [M] which of the pair's matches are inliers
 
 
 def _normalised(xy: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -257,9 +260,9 @@ def _length(model_depth: np.ndarray, triangulated: np.ndarray) -> float | None:
 
 def relative_pose(
     a: np.ndarray, b: np.ndarray, k_a: np.ndarray, k_b: np.ndarray, px: float, min_inliers: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Two-view pose from matches ``a, b [M, 2]`` (pixels): ``(R, t, points_a, points_b)`` with ``|t| = 1`` and the
-    inliers' triangulated points in each camera ``[N, 3]``; None for too few inliers."""
+) -> tuple[np.ndarray, ...] | None:
+    """Two-view pose from matches ``a, b [M, 2]`` (pixels): ``(R, t, points_a, points_b, inliers)`` with ``|t| = 1``,
+    the inliers' triangulated points in each camera ``[N, 3]`` and the inlier mask ``[M]``; None for too few."""
     cv2 = _cv2()
     if len(a) < max(min_inliers, 5):
         return None
@@ -280,7 +283,7 @@ def relative_pose(
     t = t.ravel() / max(np.linalg.norm(t), 1e-12)
     pa = cv2.triangulatePoints(np.eye(3, 4), np.c_[rot, t], na[keep].T, nb[keep].T)
     pa = (pa[:3] / pa[3]).T  # [N, 3] in camera a
-    return rot, t, pa, pa @ rot.T + t
+    return rot, t, pa, pa @ rot.T + t, keep
 
 
 def solve_pair(
@@ -298,12 +301,12 @@ def solve_pair(
     found = relative_pose(a, b, k_a, k_b, opts.ransac_px / scale, opts.min_inliers)
     if found is None:
         return None
-    rot, t, pa, pb = found
+    rot, t, pa, pb, keep = found
     inl_a = pa[:, :2] / pa[:, 2:] * np.diag(k_a)[:2] + k_a[:2, 2]  # the inliers' pixels, re-projected
     inl_b = pb[:, :2] / pb[:, 2:] * np.diag(k_b)[:2] + k_b[:2, 2]
     length_a = _length(depth_at(depths[0], metas[0], inl_a), pa[:, 2])
     length_b = _length(depth_at(depths[1], metas[1], inl_b), pb[:, 2])
-    return RelativePose(rot, t, len(pa), length_a, length_b)
+    return RelativePose(rot, t, len(pa), length_a, length_b, keep)
 
 
 # ---------------------------------------------------------------------------------------------- all frames
@@ -361,6 +364,8 @@ def solve_cameras(
         rel = solve_pair(a, b, k_orig[i], k_orig[j], (depth[i], depth[j]), (metas[i], metas[j]), options, scales[i][0])
         if rel is not None:
             rels[i, j] = rel
+    tracks_xy, tracks_mask = chain_tracks({p: (a[rels[p].inlier_mask], b[rels[p].inlier_mask])
+                                           for p, (a, b) in pairs.items() if p in rels}, s)  # fmt: skip
     ext = extrinsics_head.astype(np.float64).copy()
     ext[0] = np.eye(3, 4)
     solved, parent, inliers = np.zeros(s, bool), np.full(s, -1), np.zeros(s, int)
@@ -384,4 +389,33 @@ def solve_cameras(
         names = ", ".join(frames[k].name for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
         notes.append(f"{len(missing)} frame(s) matched to no other well enough; the camera head's pose kept: {names}")
         log.warning("--cameras matches: %s", notes[-1])
-    return SolvedCameras(ext, k_orig, solved, parent, inliers, focal_source, len(pairs), notes)
+    return SolvedCameras(ext, k_orig, solved, parent, inliers, focal_source, len(pairs), notes, tracks_xy, tracks_mask)
+
+
+def chain_tracks(pairs: Pairs, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise matches joined into tracks (union-find over the keypoints, a keypoint being its pixel position in
+    its frame): ``xy [S, N, 2]`` and ``mask [S, N]``. A track that would hold two keypoints of one frame is dropped
+    (an inconsistent chain)."""
+    parent: dict[tuple[int, float, float], tuple[int, float, float]] = {}
+
+    def root(node: tuple[int, float, float]) -> tuple[int, float, float]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for (i, j), (a, b) in pairs.items():
+        for pa, pb in zip(a, b):
+            ra, rb = root((i, float(pa[0]), float(pa[1]))), root((j, float(pb[0]), float(pb[1])))
+            if ra != rb:
+                parent[ra] = rb
+    groups: dict[tuple[int, float, float], list[tuple[int, float, float]]] = {}
+    for node in list(parent):
+        groups.setdefault(root(node), []).append(node)
+    kept = [g for g in groups.values() if len(g) >= 2 and len({n[0] for n in g}) == len(g)]
+    xy, mask = np.zeros((s, len(kept), 2)), np.zeros((s, len(kept)), bool)
+    for t, group in enumerate(kept):
+        for f, x, y in group:
+            xy[f, t], mask[f, t] = (x, y), True
+    return xy, mask

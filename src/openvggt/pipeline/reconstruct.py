@@ -153,6 +153,11 @@ def resolve_cameras(cameras: str, weights: str | os.PathLike | None) -> str:
     return "matches" if weights is not None and is_default_weights(weights) else "head"
 
 
+def _head_tracks(options: ReconstructOptions) -> bool:
+    """Whether BA runs on the track head's tracks (with ``cameras="matches"`` it runs on the solve's matches)."""
+    return options.ba and options.cameras != "matches"
+
+
 def _forward_heads(options: ReconstructOptions) -> tuple[str, ...]:
     """Heads run in the forward pass (the track head runs later, from the kept tokens)."""
     return ("camera", "depth") + (("point",) if options.use_point_map else ())
@@ -270,6 +275,38 @@ def adjust(
     return result, None
 
 
+def adjust_matches(
+    solved: SolvedCameras,
+    images_u8: np.ndarray,
+    metas: list[ImageMeta],
+    extrinsics: np.ndarray,
+    k_orig: np.ndarray,
+    options: ReconstructOptions,
+) -> tuple[BAResult | None, str | None]:
+    """Step 4 with ``cameras="matches"``: bundle adjustment on the camera solve's inlier matches (chained into
+    tracks) instead of the track head's tracks. Returns the result, or None and the reason it could not run."""
+    if solved.tracks_xy is None or solved.tracks_xy.shape[1] == 0:
+        return None, "no matches to adjust on"
+    xy, mask = solved.tracks_xy, solved.tracks_mask
+    first = mask.argmax(0)  # the first frame that sees each track gives its colour
+    n = np.arange(xy.shape[1])
+    model_xy = np.stack([m.original_to_model(xy[i]) for i, m in enumerate(metas)])  # corner origin
+    h, w = images_u8.shape[1:3]
+    col = np.clip(np.floor(model_xy[first, n, 0]).astype(int), 0, w - 1)
+    row = np.clip(np.floor(model_xy[first, n, 1]).astype(int), 0, h - 1)
+    colors = images_u8[first, row, col]
+    pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
+    try:
+        result = bundle_adjust_tracks(
+            extrinsics, k_orig, [m.original_size for m in metas], xy, mask, colors, pixel_scale,
+            options.ba_options, options.shared_camera, options.camera_model,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        log.warning("bundle adjustment skipped: %s", exc)
+        return None, str(exc)
+    return result, None
+
+
 @dataclass
 class RawPredictions:
     """The model outputs a reconstruction is assembled from (numpy, one scene, model-input grid)."""
@@ -296,7 +333,7 @@ class RawPredictions:
 
 def predict(predictor: Predictor, images: torch.Tensor, options: ReconstructOptions) -> PredictorOutput:
     """Step 2: one forward pass over ``images [S, 3, H, W]``; tokens kept for the track head when BA follows."""
-    return predictor(images, heads=_forward_heads(options), keep_intermediates=options.ba)
+    return predictor(images, heads=_forward_heads(options), keep_intermediates=_head_tracks(options))
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -326,19 +363,19 @@ def reconstruct(
     given = model is not None or predictor is not None
     options = replace(options, cameras=resolve_cameras(options.cameras, None if given else weights))
     with timer("load model"):
-        heads = _forward_heads(options) + (("track",) if options.ba else ())
+        heads = _forward_heads(options) + (("track",) if _head_tracks(options) else ())
         predictor = load_predictor(
             weights, heads, model=model, predictor=predictor, device=options.device, dtype=options.dtype,
             mode=options.mode, size=options.size,
         )  # fmt: skip
     with timer("load images"):
         size = predictor.size
-        if options.ba and options.size is None and len(frames) > 1:  # a small model's default width can be too small
+        if _head_tracks(options) and options.size is None and len(frames) > 1:  # a small model's width can be too small
             size = size_for_tracks(frames, options.mode, size, predictor.config.patch_size, MIN_TRACK_SIDE)
             if size != predictor.size:
                 log.info("--ba: model input raised to %d px wide so that tracks get %d px a side", size, MIN_TRACK_SIDE)
         images, metas = load_frames(frames, options.mode, size)
-    if options.ba and len(frames) > 1 and min(images.shape[-2:]) < MIN_TRACK_SIDE:  # fail before inference
+    if _head_tracks(options) and len(frames) > 1 and min(images.shape[-2:]) < MIN_TRACK_SIDE:  # fail before inference
         raise InputError(
             f"--ba tracks points, which needs a model input of at least {MIN_TRACK_SIDE} px per side; this one "
             f"is {images.shape[-1]}x{images.shape[-2]}: use --mode pad or a larger --size (e.g. 224)"
@@ -356,7 +393,7 @@ def reconstruct(
     images_u8 = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # [S, 3, H, W] -> [S, H, W, 3]
     valid = _footprints(metas, hw)  # [S, H, W] pixels of the model input that show the image
     tracks = None
-    if options.ba and len(frames) > 1:
+    if _head_tracks(options) and len(frames) > 1:
         with timer("tracking"):
             tracks = track_for_ba(predictor, out.intermediates, images_u8, valid, options)
     out.intermediates = None  # the tokens are large: free them before BA
@@ -390,7 +427,12 @@ def assemble(
         extrinsics_pred, k_pred = solved.extrinsics, solved.intrinsics
     extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
     ba_result = reason = None
-    if options.ba:
+    if options.ba and solved is not None:  # the solve's inlier matches, chained into tracks
+        with timer("bundle adjustment"):
+            ba_result, reason = adjust_matches(solved, images_u8, metas, extrinsics, k_orig, options)
+        if ba_result is not None:
+            extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
+    elif options.ba:
         if tracks is None:
             reason = "bundle adjustment needs at least 2 images"
         else:

@@ -119,7 +119,7 @@ def load_run(folder: str | os.PathLike) -> SavedRun:
 
 
 def _finish(run: SavedRun, options: ReconstructOptions, tracks: Tracks | None, timer: StageTimer) -> Reconstruction:
-    if options.ba and tracks is None and len(run.frames) > 1:
+    if options.ba and options.cameras != "matches" and tracks is None and len(run.frames) > 1:
         raise InputError(f"{run.folder} has no saved tracks; run `openvggt ba` with --weights to compute them")
     rec = assemble(run.frames, run.metas, run.images_u8, run.valid, run.raw, options, tracks=tracks, timer=timer)
     rec.weights = run.weights
