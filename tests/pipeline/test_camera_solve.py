@@ -18,6 +18,7 @@ from openvggt.metrics.camera import camera_metrics
 from openvggt.pipeline.camera_solve import (
     SolveOptions,
     centred_k,
+    chain_tracks,
     exif_focal,
     match_frames,
     pair_list,
@@ -189,3 +190,28 @@ def test_an_exif_focal_length_comes_before_self_calibration(tmp_path) -> None:
     assert camera_metrics(rec.extrinsics, gt)["auc30"] > 80
     frame = InputFrame(name="x", source="<array #0>", image=Image.new("RGB", (8, 6)))
     assert exif_focal(frame, 8, 6) is None and exif_focal(InputFrame(name="y", source="?"), 8, 6) is None
+
+
+def test_matches_chain_into_tracks_and_inconsistent_chains_are_dropped() -> None:
+    a, b, c = np.array([[1.0, 2.0], [5.0, 5.0]]), np.array([[3.0, 4.0], [6.0, 6.0]]), np.array([[7.0, 8.0]])
+    pairs = {(0, 1): (a, b), (1, 2): (b[:1], c), (0, 2): (a[:1], c)}
+    xy, mask = chain_tracks(pairs, 3)
+    assert mask.sum(0).tolist() == [3, 2]  # one track through all frames, one of two
+    np.testing.assert_array_equal(xy[:, 0], [[1, 2], [3, 4], [7, 8]])
+    # frame 0's two keypoints joined through frame 1: one 3D point cannot be seen twice in a frame
+    bad = {(0, 1): (a, np.array([[3.0, 4.0], [3.0, 4.0]]))}
+    assert chain_tracks(bad, 2)[1].shape[1] == 0
+
+
+def test_bundle_adjustment_runs_on_the_solve_s_matches(tmp_path) -> None:
+    """``--ba`` with cameras from matches adjusts on the solve's inliers (no track head needed): sub-pixel
+    reprojection error and the reference cameras of six fountain-P11 photographs; the saved run re-runs it."""
+    root = shared_path("scenes", "fountain-P11")
+    ref = json.loads((root / "cameras.json").read_text())["frames"][:6]
+    gt = np.stack([np.c_[np.array(f["R"]), np.array(f["t"])] for f in ref])
+    images = [str(p) for p in sorted((root / "images").iterdir())[:6]]
+    rec = reconstruct(images, weights="default", ba=True)
+    assert rec.ba is not None and rec.tracks is None and rec.ba.error_after < 1.0 < rec.ba.error_before
+    assert camera_metrics(rec.extrinsics, gt)["auc30"] > 95
+    again = export(rec.save(tmp_path / "run"))
+    assert again.ba is not None and camera_metrics(again.extrinsics, gt)["auc30"] > 95
