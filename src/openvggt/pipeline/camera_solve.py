@@ -233,7 +233,7 @@ class RelativePose:
     inliers: int
     length_i: float | None  # median of model depth / triangulated depth, frame i
     length_j: float | None
-    inlier_mask: np.ndarray | None = None  # [M] which of the pair's matches are inliers
+    inlier_mask: np.ndarray  # [M] which of the pair's matches are inliers
 
 
 def _normalised(xy: np.ndarray, k: np.ndarray) -> np.ndarray:

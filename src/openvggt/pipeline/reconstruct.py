@@ -263,11 +263,17 @@ def adjust(
     mask[tracks.query_frame, np.arange(len(tracks.query_frame))] = True  # the query itself
     q = np.round(tracks.query_xy).astype(int)
     colors = images_u8[tracks.query_frame, q[:, 1], q[:, 0]]
+    return _bundle_adjust(extrinsics, k_orig, metas, xy_orig, mask, colors, options)
+
+
+def _bundle_adjust(extrinsics, k_orig, metas, xy, mask, colors, options):  # noqa: ANN001, ANN202
+    """:func:`bundle_adjust_tracks` on tracks ``xy [S, N, 2]`` (original pixels, corner origin) / ``mask [S, N]``:
+    the result and None, or None and the reason it could not run (too few points, pycolmap failed)."""
     pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
     try:
         result = bundle_adjust_tracks(
-            extrinsics, k_orig, [m.original_size for m in metas], xy_orig, mask, colors, pixel_scale,
-            opts, options.shared_camera, options.camera_model,
+            extrinsics, k_orig, [m.original_size for m in metas], xy, mask, colors, pixel_scale,
+            options.ba_options, options.shared_camera, options.camera_model,
         )  # fmt: skip
     except RuntimeError as exc:
         log.warning("bundle adjustment skipped: %s", exc)
@@ -295,16 +301,7 @@ def adjust_matches(
     col = np.clip(np.floor(model_xy[first, n, 0]).astype(int), 0, w - 1)
     row = np.clip(np.floor(model_xy[first, n, 1]).astype(int), 0, h - 1)
     colors = images_u8[first, row, col]
-    pixel_scale = np.array([1.0 / m.scale[0] for m in metas])
-    try:
-        result = bundle_adjust_tracks(
-            extrinsics, k_orig, [m.original_size for m in metas], xy, mask, colors, pixel_scale,
-            options.ba_options, options.shared_camera, options.camera_model,
-        )  # fmt: skip
-    except RuntimeError as exc:
-        log.warning("bundle adjustment skipped: %s", exc)
-        return None, str(exc)
-    return result, None
+    return _bundle_adjust(extrinsics, k_orig, metas, xy, mask, colors, options)
 
 
 @dataclass
@@ -427,19 +424,16 @@ def assemble(
         extrinsics_pred, k_pred = solved.extrinsics, solved.intrinsics
     extrinsics, k_orig = extrinsics_pred, _finalise_intrinsics(k_pred, options)
     ba_result = reason = None
-    if options.ba and solved is not None:  # the solve's inlier matches, chained into tracks
+    if options.ba and solved is None and tracks is None:
+        reason = "bundle adjustment needs at least 2 images"
+    elif options.ba:
         with timer("bundle adjustment"):
-            ba_result, reason = adjust_matches(solved, images_u8, metas, extrinsics, k_orig, options)
+            if solved is not None:  # the solve's inlier matches, chained into tracks
+                ba_result, reason = adjust_matches(solved, images_u8, metas, extrinsics, k_orig, options)
+            else:
+                ba_result, reason = adjust(tracks, images_u8, metas, valid, extrinsics, k_orig, options)
         if ba_result is not None:
             extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
-    elif options.ba:
-        if tracks is None:
-            reason = "bundle adjustment needs at least 2 images"
-        else:
-            with timer("bundle adjustment"):
-                ba_result, reason = adjust(tracks, images_u8, metas, valid, extrinsics, k_orig, options)
-            if ba_result is not None:
-                extrinsics, k_orig = ba_result.extrinsics, ba_result.intrinsics
     with timer("points"):
         cameras = (extrinsics_pred, k_pred, extrinsics, k_orig)
         rec, sparse = _assemble(frames, metas, images_u8, valid, raw, cameras, options)
