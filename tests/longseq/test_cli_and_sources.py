@@ -32,7 +32,8 @@ def _folder(tmp_path, n=12, size=(84, 56)):
         (["--merge-tokens", "1.5"], "--merge-tokens"),
         (["--max-memory", "-1"], "--max-memory"),
         (["--chunk", "6", "--ba"], "not available in chunked mode"),
-        (["--chunk", "6", "--cameras", "matches"], "--cameras matches is not available in chunked mode"),
+        (["--chunk", "6", "--cameras", "matches"], "--cameras matches and --focal are not available in chunked mode"),
+        (["--chunk", "6", "--focal", "500"], "--cameras matches and --focal are not available in chunked mode"),
     ],
 )
 def test_bad_long_sequence_flags_one_line(tmp_path, capsys, tiny_weights, extra, fragment):  # noqa: F811

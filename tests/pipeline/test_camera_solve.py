@@ -20,8 +20,11 @@ from openvggt.pipeline.camera_solve import (
     centred_k,
     chain_tracks,
     exif_focal,
+    fundamentals,
     match_frames,
     pair_list,
+    register_focal,
+    self_calibrate,
     solve_cameras,
 )
 from openvggt.pipeline.frame import InputFrame
@@ -102,6 +105,47 @@ def test_exact_matches_and_depth_give_the_cameras_and_the_focal_length(indoor) -
     twice = solve_cameras(frames, metas, 2 * depth, head, k_head, SolveOptions(), pairs=pairs)
     np.testing.assert_allclose(twice.extrinsics[:, :, 3], 2 * got.extrinsics[:, :, 3], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(twice.extrinsics[:, :, :3], got.extrinsics[:, :, :3], atol=1e-9)
+
+
+def _orbit_pairs(f: float, w: int, h: int, s: int = 8, noise: float = 0.3) -> dict:
+    """Matches (shared keypoints: a point's pixel in a frame is the same in all its pairs) of 800 points in a cube of
+    side 2 seen by ``s`` cameras 6 away, all looking at its centre (an object captured on an orbit), ``noise`` px."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (800, 3))
+    xy, seen = [], []
+    for n in range(s):
+        az, el = np.radians(10 * n), np.radians(15 + 10 * np.sin(n))
+        centre = 6 * np.array([np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el)])
+        z = -centre / 6
+        x = np.cross([0.0, -1.0, 0.0], z)
+        x /= np.linalg.norm(x)
+        rot = np.stack([x, np.cross(z, x), z])
+        cam = (points - centre) @ rot.T
+        uv = cam[:, :2] / cam[:, 2:] * f + [w / 2, h / 2] + rng.normal(0, noise, (len(points), 2))
+        xy.append(uv)
+        seen.append((cam[:, 2] > 0) & (uv >= 0).all(1) & (uv[:, 0] < w) & (uv[:, 1] < h))
+    return {(i, j): (xy[i][seen[i] & seen[j]], xy[j][seen[i] & seen[j]]) for i, j in pair_list(s, 3)}
+
+
+def test_an_orbit_around_an_object_gets_its_focal_length_from_three_views() -> None:
+    # cameras that all look at one point are the degenerate case of two-view self-calibration: every pair's
+    # fundamental matrix fits a range of focal lengths, and noise picks one far off (here ~10x); registering a
+    # third view to a pair's triangulated points tells them apart (DTU, the Middlebury temple: training_study §20)
+    w, h, f = 640, 480, 1194.0  # a 30-degree field of view
+    pairs = _orbit_pairs(f, w, h)
+    fits = fundamentals(pairs, 1.0, 20)
+    two_view = self_calibrate(fits, w, h)
+    assert two_view is None or abs(two_view - f) / f > 0.3  # the degeneracy is real in this scene
+    got, score = register_focal(pairs, fits, (w, h), 1.0, 16, two_view)
+    assert abs(got - f) / f < 0.05 and score > 0.2
+    # a wide field of view (70 degrees) too; noise biases the score's peak low (here ~5 %; 0 % without noise)
+    wide = _orbit_pairs(457.0, w, h)
+    got_wide, _ = register_focal(wide, fundamentals(wide, 1.0, 20), (w, h), 1.0)
+    assert abs(got_wide - 457.0) / 457.0 < 0.08
+    exact = _orbit_pairs(457.0, w, h, noise=0.0)
+    assert abs(register_focal(exact, fundamentals(exact, 1.0, 20), (w, h), 1.0)[0] - 457.0) / 457.0 < 0.025
+    # without three frames linked by shared keypoints there is nothing to register
+    assert register_focal({(0, 1): pairs[0, 1]}, fundamentals({(0, 1): pairs[0, 1]}), (w, h), 1.0) == (None, 0.0)
 
 
 def test_a_frame_no_pair_reaches_keeps_the_camera_head_pose(indoor) -> None:
@@ -190,6 +234,18 @@ def test_an_exif_focal_length_comes_before_self_calibration(tmp_path) -> None:
     assert camera_metrics(rec.extrinsics, gt)["auc30"] > 80
     frame = InputFrame(name="x", source="<array #0>", image=Image.new("RGB", (8, 6)))
     assert exif_focal(frame, 8, 6) is None and exif_focal(InputFrame(name="y", source="?"), 8, 6) is None
+
+
+def test_a_given_focal_length_comes_first_and_bad_ones_are_refused() -> None:
+    images = [str(p) for p in sorted((shared_path("scenes", "fountain-P11") / "images").iterdir())[:4]]
+    rec = reconstruct(images, weights="default", solve_options=SolveOptions(focal=900.0))
+    assert rec.camera_solve.focal_source == "given" and rec.camera_solve.solved.all()
+    np.testing.assert_allclose(rec.intrinsics[:, 0, 0], 900.0)
+    with pytest.raises(InputError, match="--focal applies to --cameras matches"):
+        reconstruct(images, weights="default", cameras="head", solve_options=SolveOptions(focal=900.0))
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(InputError, match="--focal must be a positive"):
+            reconstruct(images, weights="default", solve_options=SolveOptions(focal=bad))
 
 
 def test_matches_chain_into_tracks_and_inconsistent_chains_are_dropped() -> None:

@@ -7,10 +7,11 @@ gives each translation its length (``docs/training_study.md`` §18-19). Steps:
 1. match: SIFT on the ORIGINAL images (downscaled to ``max_side`` at most; OpenCV), Lowe's ratio test, for each
    frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest features
    match most often (a cheap retrieval over all pairs, for photographs in no particular order);
-2. focal length: from EXIF (35 mm equivalent) when every image has it; else, when all images have one size,
-   self-calibrated from the fundamental matrices of the matched pairs
-   (a principal point at the image centre; the focal length whose ``K^T F K`` have the most nearly equal two
-   non-zero singular values, as an essential matrix must); otherwise, or when that fails, the camera head's;
+2. focal length: ``SolveOptions.focal`` when given; else from EXIF (35 mm equivalent) when every image has it;
+   else, when all images have one size, self-calibrated with the principal point at the image centre: the focal
+   length under which the points a pair triangulates are seen best by a third camera (:func:`register_focal`),
+   among a grid and the two-view estimate (:func:`self_calibrate`, the focal length whose ``K^T F K`` are nearest
+   to essential matrices, which fails when the cameras fixate one point); otherwise the camera head's;
 3. relative poses: five-point RANSAC on the essential matrix and the cheirality check, per pair; the translation
    length from the model's depth at the pair's inliers (median of model depth / triangulated depth);
 4. a spanning tree grown from frame 0 along the pairs with most inliers: each frame's camera is its parent's
@@ -50,6 +51,10 @@ class SolveOptions:
     retrieval_features: int = 400  # the strongest features per frame that choose those neighbours
     ransac_px: float = 1.0  # epipolar inlier threshold, pixels of the matched images
     min_inliers: int = 20  # a pair with fewer inliers is not used
+    focal_pairs: int = 16  # the strongest pairs whose triangulated points test each candidate focal length
+    focal: float | None = (
+        None  # a known focal length (pixels of the original images) instead of EXIF / self-calibration
+    )
 
 
 @dataclass
@@ -196,15 +201,16 @@ def _equality(f_mat: np.ndarray, focals: np.ndarray, width: int, height: int) ->
     return out
 
 
-def self_calibrate(pairs: Pairs, width: int, height: int, px: float = 1.0, min_inliers: int = 20) -> float | None:
-    """The focal length (pixels of ``width x height`` images) shared by all frames, from the fundamental
-    matrices of ``pairs``; None when no pair gives one, or the best lies at the edge of the searched range
-    (a field of view of about 10-150 degrees)."""
+Fits = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # (i, j) -> fundamental matrix [3, 3], inlier mask [M]
+
+
+def fundamentals(pairs: Pairs, px: float = 1.0, min_inliers: int = 20) -> Fits:
+    """RANSAC fundamental matrices of the matched ``pairs`` with at least ``min_inliers`` inliers within ``px``
+    pixels: what depends on the pixels alone, whatever the focal length."""
     cv2 = _cv2()
-    side = max(width, height)
-    focals = side * np.geomspace(0.13, 5.7, 240)
-    cost, used = np.zeros(len(focals)), 0
-    for a, b in pairs.values():
+    cv2.setRNGSeed(0)  # RANSAC's samples: the same focal length for the same images
+    fits: Fits = {}
+    for key, (a, b) in pairs.items():
         if len(a) < max(min_inliers, 15):
             continue
         try:
@@ -213,14 +219,159 @@ def self_calibrate(pairs: Pairs, width: int, height: int, px: float = 1.0, min_i
             continue
         if f_mat is None or f_mat.shape != (3, 3) or inl is None or int(inl.sum()) < min_inliers:
             continue
+        fits[key] = (f_mat, inl.ravel() > 0)
+    return fits
+
+
+def self_calibrate(fits: Fits, width: int, height: int) -> float | None:
+    """The focal length (pixels of ``width x height`` images) whose ``K^T F K`` are the nearest to essential
+    matrices over the fundamental matrices ``fits``; None when there are none, or the best lies at the edge of the
+    searched range (a field of view of about 10-150 degrees). Degenerate when the cameras fixate one point (an
+    object in the middle of an orbit): :func:`register_focal` tells those apart."""
+    side = max(width, height)
+    focals = side * np.geomspace(0.13, 5.7, 240)
+    cost = np.zeros(len(focals))
+    for f_mat, inl in fits.values():
         cost += np.sqrt(inl.sum()) * _equality(f_mat, focals, width, height)  # pairs with more support count more
-        used += 1
-    if not used:
+    if not fits:
         return None
     best = int(np.argmin(cost))
     if best in (0, len(focals) - 1):
         return None
     return float(focals[best])
+
+
+def _side(pairs: Pairs, fits: Fits, key: tuple[int, int], frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pair's inlier matches as (pixels in ``frame``, pixels in the other frame)."""
+    a, b = pairs[key]
+    keep = fits[key][1]
+    return (a[keep], b[keep]) if key[0] == frame else (b[keep], a[keep])
+
+
+_TEST_POINTS = 150  # shared matches per registration test, at most
+
+
+def _registration_tests(pairs: Pairs, fits: Fits, base: int, thirds: int) -> list[tuple]:
+    """The ``(base pair, third pair, index in the base pair, index in the third pair)`` tests of
+    :func:`registration_score`: each of the ``base`` pairs with most inliers, and up to ``thirds`` other pairs of its
+    first frame that share keypoints with it (the same SIFT keypoint in two pairs: the same pixel)."""
+    ranked = sorted(fits, key=lambda p: -int(fits[p][1].sum()))
+    tests = []
+    for i, j in ranked[:base]:
+        here = {tuple(x): n for n, x in enumerate(_side(pairs, fits, (i, j), i)[0])}
+        found = []
+        for other in ranked:
+            if i not in other or other == (i, j):
+                continue
+            mine = _side(pairs, fits, other, i)[0]
+            idx = [(here[tuple(x)], m) for m, x in enumerate(mine) if tuple(x) in here]
+            if len(idx) >= 12:  # at most _TEST_POINTS of them, evenly spread over the list
+                idx = np.array(idx)
+                found.append((other, idx[np.linspace(0, len(idx) - 1, min(len(idx), _TEST_POINTS)).astype(int)]))
+            if len(found) == thirds:
+                break
+        tests += [((i, j), other, idx[:, 0], idx[:, 1]) for other, idx in found]
+    return tests
+
+
+def _base_points(pairs: Pairs, fits: Fits, key: tuple[int, int], k: np.ndarray, rows: np.ndarray, px: float):  # noqa: ANN202
+    """The points of pair ``key``'s inliers ``rows`` triangulated in its first camera at intrinsics ``k`` (five-point
+    RANSAC on at most 150 of its inliers, the cheirality check), and which of them lie in front of both cameras."""
+    cv2 = _cv2()
+    a, b = (x[fits[key][1]] for x in pairs[key])
+    na, nb = _normalised(a, k), _normalised(b, k)
+    pick = np.linspace(0, len(a) - 1, min(len(a), 150)).astype(int)
+    try:
+        e_mat, mask = cv2.findEssentialMat(na[pick], nb[pick], np.eye(3), cv2.RANSAC, 0.999, px / k[0, 0])
+        if e_mat is None:
+            return None
+        _, rot, t, _ = cv2.recoverPose(e_mat[:3], na[pick], nb[pick], np.eye(3), mask=mask)
+    except cv2.error:
+        return None
+    xyzw = cv2.triangulatePoints(np.eye(3, 4), np.c_[rot, t], na[rows].T, nb[rows].T)
+    xyz = (xyzw[:3] / np.where(np.abs(xyzw[3]) > 1e-12, xyzw[3], 1e-12)).T
+    return xyz, (xyz[:, 2] > 0) & ((xyz @ rot.T + t.ravel())[:, 2] > 0)
+
+
+def _registered(xyz: np.ndarray, seen: np.ndarray, k: np.ndarray, px: float) -> float:
+    """How many of the points ``xyz [N, 3]`` a camera of intrinsics ``k`` sees within ``px`` pixels of ``seen``
+    (pixels), each counted ``1 - (error / px)^2`` (MSAC's soft count: nearer is better, ties are rare), once posed
+    by SQPnP on all of them, then again on those within ``4 px`` (the matches are inliers of two fundamental
+    matrices already: few outliers are left)."""
+    cv2 = _cv2()
+    use = np.ones(len(xyz), bool)
+    err = np.full(len(xyz), np.inf)
+    for wide in (4 * px, px):
+        if use.sum() < 6:
+            break
+        try:
+            ok, rvec, tvec = cv2.solvePnP(xyz[use], seen[use], k, None, flags=cv2.SOLVEPNP_SQPNP)
+        except cv2.error:
+            break
+        if not ok:
+            break
+        uv, _ = cv2.projectPoints(xyz, rvec, tvec, k, None)
+        err = np.linalg.norm(uv.reshape(-1, 2) - seen, axis=1)
+        use = err < wide
+    return float(np.clip(1 - (err / px) ** 2, 0, None).sum())
+
+
+def registration_score(
+    pairs: Pairs, fits: Fits, tests: list[tuple], focal: float, size: tuple[int, int], px: float
+) -> float:
+    """How well focal length ``focal`` explains three views at once: for each test, the points a base pair
+    triangulates with it are registered to a third frame (:func:`_registered`); the score is the mean (soft)
+    fraction of the shared matches within ``px`` pixels there. A wrong focal length still fits each pair's
+    epipolar geometry, but distorts the triangulated points so that no pose of the third camera sees them where
+    they are."""
+    k = centred_k(focal, *size)
+    needed: dict[tuple[int, int], np.ndarray] = {}
+    for base, _, at_base, _ in tests:  # only the points some test registers are triangulated
+        needed[base] = np.union1d(needed.get(base, np.zeros(0, int)), at_base)
+    points = {key: _base_points(pairs, fits, key, k, rows, px) for key, rows in needed.items()}
+    scores = []
+    for base, other, at_base, at_other in tests:
+        if points[base] is None:
+            scores.append(0.0)
+            continue
+        xyz, ok = points[base]
+        row = np.searchsorted(needed[base], at_base)  # the test's points among those triangulated
+        use = ok[row]
+        if use.sum() < 6:
+            scores.append(0.0)
+            continue
+        seen = _side(pairs, fits, other, base[0])[1][at_other[use]]
+        scores.append(_registered(xyz[row[use]], seen, k, px) / len(at_base))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def register_focal(
+    pairs: Pairs, fits: Fits, size: tuple[int, int], px: float, base: int = 16, guess: float | None = None
+) -> tuple[float | None, float]:
+    """The focal length with the best :func:`registration_score`: a grid over fields of view of about 15-125
+    degrees (and ``guess``, e.g. :func:`self_calibrate`'s), then three finer steps around the best (to ~2 %).
+    ``(None, 0)`` without three frames linked by shared keypoints. Returns the focal length and its score. Noisy
+    matches bias the peak low by a few percent (``tests/pipeline/test_camera_solve.py``)."""
+    cv2 = _cv2()
+    cv2.setRNGSeed(0)
+    tests = _registration_tests(pairs, fits, base, thirds=2)
+    if not tests:
+        return None, 0.0
+    scored: dict[float, float] = {}
+
+    def score(f: float) -> float:
+        if f not in scored:
+            scored[f] = registration_score(pairs, fits, tests, f, size, px)
+        return scored[f]
+
+    for f in list(max(size) * np.geomspace(0.25, 4.0, 9)) + ([guess] if guess else []):
+        score(float(f))
+    for step in (2**0.25, 2**0.125, 2**0.0625):
+        best = max(scored, key=scored.get)
+        score(best * step)
+        score(best / step)
+    best = max(scored, key=scored.get)
+    return (best, scored[best]) if scored[best] > 0 else (None, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------- two views
@@ -346,10 +497,15 @@ def solve_cameras(
     sizes = {m.original_size for m in metas}
     exif = [exif_focal(f, *m.original_size) for f, m in zip(frames, metas)]
     focal = None
-    if len(sizes) == 1 and None in exif:
+    if len(sizes) == 1 and None in exif and options.focal is None:
         (w, h), sx = next(iter(sizes)), scales[0][0]
-        focal = self_calibrate(pairs, w, h, options.ransac_px / sx, options.min_inliers)
-    if None not in exif:  # the camera's own record comes first
+        px = options.ransac_px / sx  # original pixels
+        fits = fundamentals(pairs, px, options.min_inliers)
+        focal, _ = register_focal(pairs, fits, (w, h), px, options.focal_pairs, self_calibrate(fits, w, h))
+    if options.focal is not None:  # the user's
+        k_orig = np.stack([centred_k(options.focal, *m.original_size) for m in metas])
+        focal_source = "given"
+    elif None not in exif:  # the camera's own record comes first
         k_orig = np.stack([centred_k(f, *m.original_size) for f, m in zip(exif, metas)])
         focal_source = "EXIF"
     elif focal is not None:

@@ -426,8 +426,8 @@ def run_chunked_cli(args) -> int:  # noqa: ANN001
     )
     if args.ba or args.use_point_map or args.shared_camera or args.fps:
         raise InputError("--ba, --use-point-map, --shared-camera and --fps are not available in chunked mode yet")
-    if args.cameras == "matches":  # auto: the chunks keep the camera head's cameras
-        raise InputError("--cameras matches is not available in chunked mode yet (chunks use the camera head)")
+    if args.cameras == "matches" or args.focal is not None:  # auto: the chunks keep the camera head's cameras
+        raise InputError("--cameras matches and --focal are not available in chunked mode yet (chunks use the head)")
     gt = None
     if args.reference:
         ref = Path(args.reference)

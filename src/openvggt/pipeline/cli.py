@@ -15,6 +15,7 @@ import torch
 
 from openvggt.errors import UserError
 from openvggt.pipeline.ba import BAOptions
+from openvggt.pipeline.camera_solve import SolveOptions
 from openvggt.pipeline.chunked import run_chunked_cli, too_many_for_one_pass
 from openvggt.pipeline.outputs import check_output_dir
 from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct
@@ -57,6 +58,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--cameras", default="auto", choices=["auto", "head", "matches"],
         help="head: the camera head's; matches: solved from SIFT matches of the original images and the predicted "
         "depth; auto: matches with the shipped default model (its camera head is near chance), else head [auto]",
+    )  # fmt: skip
+    p.add_argument(
+        "--focal", type=float, default=None, metavar="PX",
+        help="--cameras matches: the images' focal length in original pixels, when known (else EXIF, else solved)",
     )  # fmt: skip
     p.add_argument("--shared-camera", action="store_true", help="one camera (intrinsics) for all images")
     p.add_argument("--camera-model", default="PINHOLE", choices=["PINHOLE", "SIMPLE_PINHOLE"])
@@ -178,6 +183,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         use_point_map=args.use_point_map, cameras=args.cameras, ba=args.ba, ba_options=ba_options,
         shared_camera=args.shared_camera,
         camera_model=args.camera_model, fps=args.fps, max_frames=args.max_frames,
+        solve_options=SolveOptions(focal=args.focal),
     )  # fmt: skip
     with _terminate_as_interrupt():
         rec = reconstruct(args.inputs, weights=args.weights, options=options, reference=args.reference)
@@ -189,7 +195,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         print(f"bundle adjustment skipped: {rec.ba_skipped}")
     if rec.camera_solve is not None:
         c = rec.camera_solve
-        print(f"cameras from matches: {int(c.solved.sum())} of {len(c.solved)} frames, {c.focal_source} focal length")
+        focal = f"{c.focal_source} focal length {c.intrinsics[0, 0, 0]:.0f} px"
+        print(f"cameras from matches: {int(c.solved.sum())} of {len(c.solved)} frames, {focal}")
     if rec.reference:
         r = rec.reference
         print(f"cameras vs reference: AUC@30 {r['auc30']:.1f}, AUC@15 {r['auc15']:.1f}, AUC@5 {r['auc5']:.1f}")

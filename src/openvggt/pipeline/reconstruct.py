@@ -91,6 +91,9 @@ class ReconstructOptions:
             raise InputError(f"--camera-model must be one of {CAMERA_MODELS}, got {self.camera_model!r}")
         if self.size is not None and (self.size < 14 or self.size % 14):
             raise InputError(f"--size must be a positive multiple of 14, got {self.size}")
+        focal = self.solve_options.focal
+        if focal is not None and not (np.isfinite(focal) and focal > 0):
+            raise InputError(f"--focal must be a positive number of pixels, got {focal}")
 
 
 @dataclass
@@ -359,6 +362,8 @@ def reconstruct(
             check_reference(reference, [f.name for f in frames])
     given = model is not None or predictor is not None
     options = replace(options, cameras=resolve_cameras(options.cameras, None if given else weights))
+    if options.cameras == "head" and options.solve_options.focal is not None:
+        raise InputError("--focal applies to --cameras matches; these cameras come from the camera head")
     with timer("load model"):
         heads = _forward_heads(options) + (("track",) if _head_tracks(options) else ())
         predictor = load_predictor(
