@@ -267,7 +267,7 @@ def test_bundle_adjustment_runs_on_the_solve_s_matches(tmp_path) -> None:
     gt = np.stack([np.c_[np.array(f["R"]), np.array(f["t"])] for f in ref])
     images = [str(p) for p in sorted((root / "images").iterdir())[:6]]
     rec = reconstruct(images, weights="default", ba=True)
-    assert rec.ba is not None and rec.tracks is None and rec.ba.error_after < 1.0 < rec.ba.error_before
+    assert rec.ba is not None and rec.tracks is None and rec.ba.error_after < min(1.0, 0.8 * rec.ba.error_before)
     assert camera_metrics(rec.extrinsics, gt)["auc30"] > 95
     again = export(rec.save(tmp_path / "run"))
     assert again.ba is not None and camera_metrics(again.extrinsics, gt)["auc30"] > 95

@@ -8,13 +8,16 @@ import re
 import subprocess
 import sys
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from openvggt.models.pretrained import DEFAULT_WEIGHTS, is_default_weights
 from openvggt.pipeline import report
 from openvggt.pipeline.reconstruct import reconstruct
+from openvggt.pipeline.report import ramp, trajectory_svg
 from tests.pipeline.conftest import SIZE, textured
 
 
@@ -52,7 +55,7 @@ def test_every_picture_is_embedded_and_decodes(written):
     page.feed(text)
     kinds = [alt for alt, _ in page.images]
     assert kinds.count("image") == kinds.count("depth") == kinds.count("confidence") == len(rec.names)
-    assert "camera trajectory" in kinds
+    assert "camera trajectory" not in kinds and 'aria-label="camera trajectory"' in text  # an inline SVG
     for _, src in page.images:
         assert src.startswith("data:image/")  # nothing fetched: the page opens from disk
         Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
@@ -99,19 +102,39 @@ def test_is_default_weights_names_the_shipped_file_only(tmp_path):
     assert not is_default_weights("facebook/VGGT-1B")
 
 
-def test_trajectory_plots_leave_the_callers_matplotlib_alone():
-    """Both report plots draw on a bare Figure: pyplot is never imported and the caller's backend is kept
-    (a notebook's inline backend, a service's threads)."""
+def test_the_long_sequence_plot_leaves_the_callers_matplotlib_alone():
+    """The long-sequence plot draws on a bare Figure: pyplot is never imported and the caller's backend is kept
+    (a notebook's inline backend, a service's threads); the reconstruction report imports no matplotlib at all."""
     code = (
         "import sys, numpy as np, matplotlib\n"
         "matplotlib.use('svg')\n"
-        "from types import SimpleNamespace\n"
-        "from openvggt.pipeline.report import trajectory_png\n"
         "from openvggt.longseq.report import trajectory_png as long_png\n"
-        "ext = np.tile(np.eye(4)[:3], (3, 1, 1)); ext[:, 0, 3] = [0.0, 1.0, 2.0]\n"
-        "assert trajectory_png(SimpleNamespace(extrinsics=ext)).startswith('data:image/png;base64,')\n"
         "assert long_png({'a': np.random.rand(5, 3)}, [(0, 4)])[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
         "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["svg", "False"], out.stdout + out.stderr
+    code = (
+        "import sys, numpy as np\n"
+        "from types import SimpleNamespace\n"
+        "from openvggt.pipeline.report import trajectory_svg, ramp\n"
+        "ext = np.tile(np.eye(4)[:3], (3, 1, 1)); ext[:, 0, 3] = [0.0, 1.0, 2.0]\n"
+        "svg = trajectory_svg(SimpleNamespace(extrinsics=ext)); ramp(np.zeros(2), 'depth')\n"
+        "print(svg.count('<circle'), 'matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["8", "False"], out.stdout + out.stderr  # 3 cameras x 2 views + frame 0 x 2
+
+
+def test_the_trajectory_svg_puts_each_camera_where_it_is():
+    """Top view: x to the right, z up the page; side view: z to the right, y down the page; one scale per view."""
+    ext = np.tile(np.eye(4)[:3], (3, 1, 1))
+    ext[:, :, 3] = -np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.5, 1.0]])  # centres (x_cam = x - c)
+    svg = trajectory_svg(SimpleNamespace(extrinsics=ext))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    dots = [(float(a), float(b)) for a, b in re.findall(r'<circle cx="([-\d.]+)" cy="([-\d.]+)" r="4"', svg)]
+    top, side = dots[:3], dots[3:]
+    assert top[1][0] > top[0][0] and abs(top[1][1] - top[0][1]) < 1e-6  # +x: right
+    assert top[2][1] < top[0][1]  # +z: up the page
+    assert side[2][0] > side[0][0] and side[2][1] > side[0][1]  # +z right, +y down
+    assert ramp(np.array([0.0, 1.0]), "depth").tolist() == [[35, 23, 110], [200, 30, 30]]

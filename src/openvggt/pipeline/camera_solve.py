@@ -4,7 +4,7 @@ The camera head of a weak model (the shipped ``vggt-small``: AUC@30 ~2) predicts
 views fix their relative rotation and translation *direction* from matched pixels alone; the model's depth then
 gives each translation its length (``docs/training_study.md`` §18-19). Steps:
 
-1. match: SIFT on the ORIGINAL images (downscaled to ``max_side`` at most; OpenCV), Lowe's ratio test, for each
+1. match: SIFT on the ORIGINAL images (at most ``max_side``, 768 px, a side; OpenCV), Lowe's ratio test, for each
    frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest features
    match most often (a cheap retrieval over all pairs, for photographs in no particular order);
 2. focal length: ``SolveOptions.focal`` when given; else from EXIF (35 mm equivalent) when every image has it;
@@ -12,7 +12,8 @@ gives each translation its length (``docs/training_study.md`` §18-19). Steps:
    length under which the points a pair triangulates are seen best by a third camera (:func:`register_focal`),
    among a grid and the two-view estimate (:func:`self_calibrate`, the focal length whose ``K^T F K`` are nearest
    to essential matrices, which fails when the cameras fixate one point); otherwise the camera head's;
-3. relative poses: five-point RANSAC on the essential matrix and the cheirality check, per pair; the translation
+3. relative poses: five-point USAC (OpenCV's RANSAC with local optimisation: ~10x more precise than its plain
+   RANSAC on noisy matches) on the essential matrix and the cheirality check, per pair; the translation
    length from the model's depth at the pair's inliers (median of model depth / triangulated depth);
 4. a spanning tree grown from frame 0 along the pairs with most inliers: each frame's camera is its parent's
    composed with the pair's relative pose. Frames no pair reaches keep the camera head's pose (a warning).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,8 +45,8 @@ Pairs = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # (i, j) -> matche
 
 @dataclass(frozen=True)
 class SolveOptions:
-    max_side: int = 1024  # images are matched at this longer side at most (original pixels when smaller)
-    features: int = 4000  # SIFT keypoints per image, at most
+    max_side: int = 768  # images are matched at this longer side at most (original pixels when smaller)
+    features: int = 2000  # SIFT keypoints per image, at most
     ratio: float = 0.8  # Lowe's ratio test
     window: int = 3  # each frame is matched to frame 0 and to this many frames before it
     neighbours: int = 4  # ... and to the frames its strongest features match most often (any capture order)
@@ -78,6 +80,7 @@ class SolvedCameras:
             "solved_frames": int(self.solved.sum()),
             "frames": len(self.solved),
             "focal_length": self.focal_source,
+            "focal_px": float(self.intrinsics[0, 0, 0]),  # of frame 0, original pixels
             "pairs_matched": self.pairs,
             "inliers": [int(x) for x in self.inliers],
             "parent": [int(x) for x in self.parent],
@@ -108,11 +111,16 @@ def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOpti
     """SIFT matches (original pixels, corner origin) of the pairs :func:`pair_list` and :func:`retrieval_pairs`
     name; and the per-image scales ``(sx, sy)`` of the matched images."""
     cv2 = _cv2()
-    sift = cv2.SIFT_create(nfeatures=options.features)
-    feats, strongest, scales = [], [], []
-    for frame in frames:
+
+    def detect(frame: InputFrame) -> tuple:
         grey, sx, sy = _grey(frame, options.max_side)
-        keys, desc = sift.detectAndCompute(grey, None)
+        return (*cv2.SIFT_create(nfeatures=options.features).detectAndCompute(grey, None), sx, sy)
+
+    feats, strongest, scales = [], [], []
+    # one image per core (OpenCV releases the GIL; its own threads keep only part of a core busy in SIFT)
+    with ThreadPoolExecutor(max(1, min(len(frames), torch.get_num_threads()))) as pool:
+        found = list(pool.map(detect, frames))
+    for keys, desc, sx, sy in found:
         xy = np.array([k.pt for k in keys], np.float64).reshape(-1, 2) + 0.5  # pixel centres -> corner origin
         feats.append((xy / [sx, sy], desc))
         order = np.argsort([-k.response for k in keys])[: options.retrieval_features]
@@ -193,28 +201,27 @@ def centred_k(f: float, width: int, height: int) -> np.ndarray:
 
 def _equality(f_mat: np.ndarray, focals: np.ndarray, width: int, height: int) -> np.ndarray:
     """For each candidate focal length: ``(s1 - s2) / (s1 + s2)`` of ``K^T F K`` (0 for an essential matrix)."""
-    out = np.empty(len(focals))
-    for n, f in enumerate(focals):
-        k = centred_k(f, width, height)
-        sv = np.linalg.svd(k.T @ f_mat @ k, compute_uv=False)
-        out[n] = (sv[0] - sv[1]) / max(sv[0] + sv[1], 1e-300)
-    return out
+    k = np.zeros((len(focals), 3, 3))
+    k[:, 0, 0] = k[:, 1, 1] = focals
+    k[:, 0, 2], k[:, 1, 2], k[:, 2, 2] = width / 2, height / 2, 1.0
+    sv = np.linalg.svd(k.transpose(0, 2, 1) @ f_mat @ k, compute_uv=False)
+    return (sv[:, 0] - sv[:, 1]) / np.maximum(sv[:, 0] + sv[:, 1], 1e-300)
 
 
 Fits = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # (i, j) -> fundamental matrix [3, 3], inlier mask [M]
 
 
 def fundamentals(pairs: Pairs, px: float = 1.0, min_inliers: int = 20) -> Fits:
-    """RANSAC fundamental matrices of the matched ``pairs`` with at least ``min_inliers`` inliers within ``px``
+    """Fundamental matrices (USAC) of the matched ``pairs`` with at least ``min_inliers`` inliers within ``px``
     pixels: what depends on the pixels alone, whatever the focal length."""
     cv2 = _cv2()
-    cv2.setRNGSeed(0)  # RANSAC's samples: the same focal length for the same images
+    cv2.setRNGSeed(0)  # the samples: the same focal length for the same images
     fits: Fits = {}
     for key, (a, b) in pairs.items():
         if len(a) < max(min_inliers, 15):
             continue
         try:
-            f_mat, inl = cv2.findFundamentalMat(a, b, cv2.FM_RANSAC, px, 0.999)
+            f_mat, inl = cv2.findFundamentalMat(a, b, cv2.USAC_DEFAULT, px, 0.999)
         except cv2.error:
             continue
         if f_mat is None or f_mat.shape != (3, 3) or inl is None or int(inl.sum()) < min_inliers:
@@ -276,13 +283,14 @@ def _registration_tests(pairs: Pairs, fits: Fits, base: int, thirds: int) -> lis
 
 def _base_points(pairs: Pairs, fits: Fits, key: tuple[int, int], k: np.ndarray, rows: np.ndarray, px: float):  # noqa: ANN202
     """The points of pair ``key``'s inliers ``rows`` triangulated in its first camera at intrinsics ``k`` (five-point
-    RANSAC on at most 150 of its inliers, the cheirality check), and which of them lie in front of both cameras."""
+    USAC on at most 150 of its inliers, the cheirality check), and which of them lie in front of both cameras."""
     cv2 = _cv2()
     a, b = (x[fits[key][1]] for x in pairs[key])
     na, nb = _normalised(a, k), _normalised(b, k)
     pick = np.linspace(0, len(a) - 1, min(len(a), 150)).astype(int)
     try:
-        e_mat, mask = cv2.findEssentialMat(na[pick], nb[pick], np.eye(3), cv2.RANSAC, 0.999, px / k[0, 0])
+        # the points are inliers of the fundamental matrix: a few samples do
+        e_mat, mask = cv2.findEssentialMat(na[pick], nb[pick], np.eye(3), cv2.USAC_DEFAULT, 0.999, px / k[0, 0], 100)
         if e_mat is None:
             return None
         _, rot, t, _ = cv2.recoverPose(e_mat[:3], na[pick], nb[pick], np.eye(3), mask=mask)
@@ -420,10 +428,10 @@ def relative_pose(
     na, nb = _normalised(a, k_a), _normalised(b, k_b)
     thr = px / float(np.mean([k_a[0, 0], k_a[1, 1], k_b[0, 0], k_b[1, 1]]))
     try:  # OpenCV raises on some degenerate samples (e.g. a polynomial with a vanishing leading term)
-        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.RANSAC, prob=0.999, threshold=thr)
+        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_DEFAULT, prob=0.999, threshold=thr)
         if e_mat is None or mask is None:
             return None
-        e_mat = e_mat[:3]  # several solutions may be stacked; the first is RANSAC's best
+        e_mat = e_mat[:3]  # several solutions may be stacked; the first is the best
         count, rot, t, mask = cv2.recoverPose(e_mat, na, nb, np.eye(3), mask=mask.copy())
     except cv2.error as exc:
         log.debug("two-view solve failed: %s", exc)

@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page (images embedded) summarising a reconstruction.
 
-Sections: headline numbers, camera trajectory (top view and side view, matplotlib), per-image
+Sections: headline numbers, camera trajectory (top view and side view, an inline SVG), per-image
 thumbnail / depth / confidence, bundle adjustment and reference scores, settings, timings, files.
+No plotting library: importing matplotlib alone took longer than the rest of the page (~1 s of a 10-image run).
 """
 
 from __future__ import annotations
@@ -46,12 +47,26 @@ def _data_uri(image: Image.Image, fmt: str = "PNG") -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _colour_map(values: np.ndarray, mask: np.ndarray, cmap: str, lo_hi: tuple[float, float]) -> Image.Image:
-    import matplotlib
+# Colour ramps (anchor colours, linearly interpolated): inverse depth from far (deep blue) to near (red), and
+# confidence from low (near black) to high (pale yellow).
+_RAMPS = {
+    "depth": np.array([[35, 23, 110], [30, 120, 200], [40, 190, 160], [190, 220, 60], [250, 150, 30], [200, 30, 30]]),
+    "confidence": np.array([[10, 8, 30], [90, 20, 110], [200, 60, 80], [250, 160, 60], [252, 250, 190]]),
+    "frames": np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]]),
+}
 
+
+def ramp(values: np.ndarray, name: str) -> np.ndarray:
+    """``values`` in [0, 1] (any shape) to uint8 RGB ``[..., 3]`` on the named ramp of :data:`_RAMPS`."""
+    anchors = _RAMPS[name].astype(np.float64)
+    at = np.linspace(0.0, 1.0, len(anchors))
+    v = np.clip(np.nan_to_num(values), 0.0, 1.0)
+    return np.stack([np.interp(v, at, anchors[:, c]) for c in range(3)], -1).round().astype(np.uint8)
+
+
+def _colour_map(values: np.ndarray, mask: np.ndarray, name: str, lo_hi: tuple[float, float]) -> Image.Image:
     lo, hi = lo_hi
-    norm = np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1)
-    rgb = (matplotlib.colormaps[cmap](np.nan_to_num(norm))[..., :3] * 255).astype(np.uint8)
+    rgb = ramp((values - lo) / max(hi - lo, 1e-12), name)
     rgb[~mask] = 255
     return Image.fromarray(rgb)
 
@@ -79,8 +94,8 @@ def _frames_html(rec) -> str:  # noqa: ANN001
         left, top, right, bottom = rec.metas[i].footprint()
         crop = np.s_[top:bottom, left:right]
         photo = _thumb(Image.fromarray(rec.images[i][crop]))
-        depth = _thumb(_colour_map(inv[i][crop], mask_all[i][crop], "turbo", inv_range))
-        conf = _thumb(_colour_map(logc[i][crop], rec.valid[i][crop], "magma", conf_range))
+        depth = _thumb(_colour_map(inv[i][crop], mask_all[i][crop], "depth", inv_range))
+        conf = _thumb(_colour_map(logc[i][crop], rec.valid[i][crop], "confidence", conf_range))
         k = rec.intrinsics[i]
         w, h = rec.sizes[i]
         cells.append(
@@ -98,35 +113,48 @@ def _frames_html(rec) -> str:  # noqa: ANN001
     )
 
 
-def trajectory_png(rec) -> str:  # noqa: ANN001
-    """A data URI of the camera centres and viewing directions seen from above (x-z) and the side (z-y)."""
-    from matplotlib import colormaps  # here: ~1 s to import, only reports need it
-    from matplotlib.figure import Figure
+def _panel(points: np.ndarray, arrows: np.ndarray, colours: list[str], box: tuple, title: str, axes: str) -> str:
+    """One SVG view: ``points [S, 2]`` (already in screen orientation: y down) and ``arrows [S, 2]`` fitted with one
+    scale into ``box`` (x, y, width, height)."""
+    x0, y0, w, h = box
+    ends = np.concatenate([points, points + arrows])
+    lo, hi = ends.min(0), ends.max(0)
+    scale = 0.9 * min(w, h) / float(max((hi - lo).max(), 1e-9))
+    screen = (ends - (lo + hi) / 2) * scale + [x0 + w / 2, y0 + h / 2]
+    at, tip = screen[: len(points)], screen[len(points) :]
+    out = [
+        f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="#fafbfc" stroke="#d5dae0"/>',
+        f'<text x="{x0 + w / 2}" y="{y0 - 8}" text-anchor="middle" font-size="14">{title}</text>',
+        f'<text x="{x0 + w - 6}" y="{y0 + h - 8}" text-anchor="end" font-size="11" fill="#5b6673">{axes}</text>',
+    ]
+    if len(at) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in at)
+        out.append(f'<polyline points="{path}" fill="none" stroke="#bbb" stroke-width="1"/>')
+    for (x, y), (u, v), c in zip(at, tip, colours):
+        out.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{u:.1f}" y2="{v:.1f}" stroke="{c}" stroke-width="2"/>')
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{c}" stroke="#000" stroke-width="0.4"/>')
+    x, y = at[0]
+    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="#e4572e" stroke-width="2.5"/>')
+    return "".join(out)
 
+
+def trajectory_svg(rec) -> str:  # noqa: ANN001
+    """An inline SVG of the camera centres and viewing directions seen from above (x right, z up the page) and from
+    the side (z right, y down the page); frame 0 circled in red, colour from the first frame to the last."""
     centres = camera_centers(rec.extrinsics)
     forward = rec.extrinsics[:, 2, :3]  # camera z axis in world coordinates
     extent = np.ptp(centres, axis=0).max() if len(centres) > 1 else 1.0
     arrow = forward * (0.15 * (extent if extent > 0 else 1.0))
-    colours = colormaps["viridis"](np.linspace(0, 1, len(centres)))
-    # A bare Figure (no pyplot): no global backend switch in the caller's process, safe in service threads.
-    fig = Figure(figsize=(10, 4.2), dpi=100)
-    axes = fig.subplots(1, 2)
-    for ax, (a, b), title in zip(axes, [(0, 2), (2, 1)], ["top view (x, z)", "side view (z, y down)"]):
-        ax.plot(centres[:, a], centres[:, b], "-", color="#bbb", lw=1, zorder=1)
-        ax.quiver(centres[:, a], centres[:, b], arrow[:, a], arrow[:, b], color=colours, angles="xy",
-                  scale_units="xy", scale=1, width=0.004, zorder=2)  # fmt: skip
-        ax.scatter(centres[:, a], centres[:, b], c=colours, s=28, zorder=3, edgecolors="k", linewidths=0.4)
-        ax.scatter(centres[:1, a], centres[:1, b], marker="*", s=160, c="#e4572e", zorder=4, label="frame 0")
-        ax.set_title(title, fontsize=11)
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.grid(alpha=0.3)
-        if b == 1:
-            ax.invert_yaxis()
-    axes[0].legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    colours = ["#%02x%02x%02x" % tuple(c) for c in ramp(np.linspace(0, 1, len(centres)), "frames")]  # noqa: UP031
+    top = _panel(centres[:, [0, 2]] * [1, -1], arrow[:, [0, 2]] * [1, -1], colours, (20, 40, 460, 360),
+                 "top view (x, z)", "x →, z ↑")  # fmt: skip
+    side = _panel(centres[:, [2, 1]], arrow[:, [2, 1]], colours, (520, 40, 460, 360), "side view (z, y down)",
+                  "z →, y ↓")  # fmt: skip
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 420" width="1000" style="max-width:100%" '
+        f'font-family="system-ui,sans-serif" role="img" aria-label="camera trajectory">{top}{side}'
+        '<text x="500" y="414" text-anchor="middle" font-size="11" fill="#5b6673">red circle: frame 0</text></svg>'
+    )
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -187,7 +215,12 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
     if cameras.get("source") == "matches":
         rows = [
             ("frames solved from matches", f"{cameras['solved_frames']} of {cameras['frames']}"),
-            ("focal length", cameras["focal_length"]),
+            (
+                "focal length",
+                f"{cameras['focal_length']}, {cameras['focal_px']:.0f} px"
+                if "focal_px" in cameras
+                else cameras["focal_length"],
+            ),
             ("frame pairs matched", cameras["pairs_matched"]),
         ] + [("note", n) for n in cameras["notes"]]
         parts.append(
@@ -255,7 +288,7 @@ def write_report(rec, path: Path, summary: dict) -> Path:  # noqa: ANN001
 {viewer_section(rec.points, rec.colors, rec.extrinsics, rec.intrinsics_model, rec.images)}
 <section><h2>Camera trajectory</h2><p class="note">World frame = first camera (OpenCV: x right, y down,
 z forward); arrows show viewing directions, colour runs from the first to the last frame.</p>
-<img src="{trajectory_png(rec)}" alt="camera trajectory" style="max-width:100%"></section>
+{trajectory_svg(rec)}</section>
 {_ba_html(rec, summary)}
 {_frames_html(rec)}
 {_timings_html(rec.timings)}
