@@ -198,6 +198,9 @@ def test_body_over_the_limit_is_cut_off_without_content_length(make_client):
         ('{"conf_threshold": 100}', "conf_threshold"),
         ('{"fps": 2}', "video only"),
         ('{"cameras": "colmap"}', "cameras"),
+        ('{"focal": -3}', "focal"),
+        ('{"focal": 300}', "focal applies to cameras from matches"),  # auto with this model: the camera head
+        ('{"focal": 300, "cameras": "matches", "chunk": 4}', "focal not available with chunk"),
     ],
 )
 def test_bad_options_get_422_with_one_line(client, options, reason):
@@ -214,6 +217,11 @@ def test_a_job_can_solve_its_cameras_from_matches(client):
         assert wait(client, r.json()["id"])["status"] == "done"
         run = json.loads((client.app.state.manager.get(r.json()["id"]).folder / "out" / "run.json").read_text())
         assert run["cameras"]["source"] == source
+    r = submit(client, options='{"cameras": "matches", "focal": 210.5}')
+    assert r.status_code == 202, r.text
+    assert wait(client, r.json()["id"])["status"] == "done"
+    run = json.loads((client.app.state.manager.get(r.json()["id"]).folder / "out" / "run.json").read_text())
+    assert run["cameras"]["focal_length"] == "given" and run["cameras"]["focal_px"] == 210.5
 
 
 # ---------------------------------------------------------------------------------------------- names and ids

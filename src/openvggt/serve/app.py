@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
 from openvggt._version import __version__
+from openvggt.pipeline.reconstruct import resolve_cameras
 from openvggt.serve.jobs import RESULT_FILES, Job, JobManager, QueueFull, ShuttingDown, new_job_id
 from openvggt.serve.uploads import Limits, UploadRejected, store_uploads
 
@@ -120,6 +121,7 @@ def _options_model(ba_available: bool, point_map_available: bool):  # noqa: ANN2
         cameras: Literal["auto", "head", "matches"] = Field(
             "auto", description="as reconstruct --cameras: auto = matches with the shipped model, else head"
         )
+        focal: float | None = Field(None, gt=0, description="cameras from matches: the focal length, original px")
         if ba_available:
             ba: bool = Field(False, description="bundle adjustment on tracked points")
         if point_map_available:
@@ -138,7 +140,7 @@ def _chunk_conflict(options: dict) -> str | None:
         return None
     if options.get("overlap") is not None and options["overlap"] >= chunk:
         return f"overlap ({options['overlap']}) must be smaller than chunk ({chunk})"
-    used = [k for k in ("ba", "use_point_map", "fps") if options.get(k)]
+    used = [k for k in ("ba", "use_point_map", "fps", "focal") if options.get(k)]
     if used:
         return f"{', '.join(used)} not available with chunk (chunked mode) yet"
     options.pop("ba", None)
@@ -285,6 +287,8 @@ def create_app(predictor, settings: ServeSettings | None = None, manager: JobMan
             shutil.rmtree(folder, ignore_errors=True)
             raise
         reason = _chunk_conflict(options)
+        if options.get("focal") and resolve_cameras(options.get("cameras", "auto"), predictor.weights) == "head":
+            reason = "focal applies to cameras from matches; this job's come from the camera head"
         if reason:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(422, f"options: {reason}")

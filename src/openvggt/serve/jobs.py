@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvggt.errors import UserError
+from openvggt.pipeline.camera_solve import SolveOptions
 from openvggt.pipeline.chunked import ChunkedOptions, reconstruct_chunked
 from openvggt.pipeline.reconstruct import ReconstructOptions, reconstruct, resolve_cameras
 from openvggt.viz.scene import load_scene
@@ -163,13 +164,16 @@ def reconstruct_job(job: Job, predictor, set_progress: Callable[[float, str], No
     set_progress(0.05, "reconstructing")
     chosen = dict(job.options)
     cameras = resolve_cameras(chosen.pop("cameras", "auto"), predictor.weights)  # "<model>" for a passed-in model
+    solve = SolveOptions(focal=chosen.pop("focal", None))
     if chosen.get("chunk"):  # a long sequence, chunk by chunk (writes its folder itself; its own cameras)
         options = ChunkedOptions(device=str(predictor.device), dtype=dtype, **chosen)
         with _stage_progress(set_progress):
             out = reconstruct_chunked(inputs, job.folder / "out", model=predictor.model, options=options).out
         payload = scene_payload(load_scene(out))
     else:
-        options = ReconstructOptions(device=str(predictor.device), dtype=dtype, cameras=cameras, **chosen)
+        options = ReconstructOptions(
+            device=str(predictor.device), dtype=dtype, cameras=cameras, solve_options=solve, **chosen
+        )
         with _stage_progress(set_progress):
             rec = reconstruct(inputs, model=predictor.model, options=options)
         set_progress(0.8, "writing results")
