@@ -148,6 +148,19 @@ def test_an_orbit_around_an_object_gets_its_focal_length_from_three_views() -> N
     assert register_focal({(0, 1): pairs[0, 1]}, fundamentals({(0, 1): pairs[0, 1]}), (w, h), 1.0) == (None, 0.0)
 
 
+def test_two_frames_fall_back_to_the_two_view_focal_length(indoor) -> None:
+    """No third view to register: the two-view estimate, exact here (indoor parallax, no fixation)."""
+    depth = indoor["depths"][:2]
+    _, h, w = depth.shape
+    frames, metas = _inputs(2, w, h)
+    pairs = {(0, 1): _exact_pairs(indoor)[0, 1]}
+    head = np.tile(np.eye(3, 4), (2, 1, 1))
+    got = solve_cameras(frames, metas, depth, head, np.tile(centred_k(0.5 * w, w, h), (2, 1, 1)), pairs=pairs)
+    f_gt = indoor["intrinsics"][0, 0, 0]
+    assert got.focal_source == "self-calibrated" and got.solved.all()
+    assert abs(got.intrinsics[0, 0, 0] - f_gt) / f_gt < 0.03
+
+
 def test_a_frame_no_pair_reaches_keeps_the_camera_head_pose(indoor) -> None:
     depth = indoor["depths"]
     s, h, w = depth.shape

@@ -256,6 +256,7 @@ def _side(pairs: Pairs, fits: Fits, key: tuple[int, int], frame: int) -> tuple[n
 
 
 _TEST_POINTS = 150  # shared matches per registration test, at most
+_POSE_POINTS = 150  # inliers a base pair's pose is solved from in the focal search, at most
 
 
 def _registration_tests(pairs: Pairs, fits: Fits, base: int, thirds: int) -> list[tuple]:
@@ -283,11 +284,12 @@ def _registration_tests(pairs: Pairs, fits: Fits, base: int, thirds: int) -> lis
 
 def _base_points(pairs: Pairs, fits: Fits, key: tuple[int, int], k: np.ndarray, rows: np.ndarray, px: float):  # noqa: ANN202
     """The points of pair ``key``'s inliers ``rows`` triangulated in its first camera at intrinsics ``k`` (five-point
-    USAC on at most 150 of its inliers, the cheirality check), and which of them lie in front of both cameras."""
+    USAC on at most ``_POSE_POINTS`` of its inliers, the cheirality check), and which of them lie in front of both
+    cameras."""
     cv2 = _cv2()
     a, b = (x[fits[key][1]] for x in pairs[key])
     na, nb = _normalised(a, k), _normalised(b, k)
-    pick = np.linspace(0, len(a) - 1, min(len(a), 150)).astype(int)
+    pick = np.linspace(0, len(a) - 1, min(len(a), _POSE_POINTS)).astype(int)
     try:
         # the points are inliers of the fundamental matrix: a few samples do
         e_mat, mask = cv2.findEssentialMat(na[pick], nb[pick], np.eye(3), cv2.USAC_DEFAULT, 0.999, px / k[0, 0], 100)
@@ -509,7 +511,9 @@ def solve_cameras(
         (w, h), sx = next(iter(sizes)), scales[0][0]
         px = options.ransac_px / sx  # original pixels
         fits = fundamentals(pairs, px, options.min_inliers)
-        focal, _ = register_focal(pairs, fits, (w, h), px, options.focal_pairs, self_calibrate(fits, w, h))
+        two_view = self_calibrate(fits, w, h)
+        found, _ = register_focal(pairs, fits, (w, h), px, options.focal_pairs, two_view)
+        focal = found or two_view  # two frames (or none linked by shared keypoints): the two-view estimate
     if options.focal is not None:  # the user's
         k_orig = np.stack([centred_k(options.focal, *m.original_size) for m in metas])
         focal_source = "given"
