@@ -54,9 +54,7 @@ class SolveOptions:
     ransac_px: float = 1.0  # epipolar inlier threshold, pixels of the matched images
     min_inliers: int = 20  # a pair with fewer inliers is not used
     focal_pairs: int = 16  # the strongest pairs whose triangulated points test each candidate focal length
-    focal: float | None = (
-        None  # a known focal length (pixels of the original images) instead of EXIF / self-calibration
-    )
+    focal: float | None = None  # a known focal length in original pixels (else EXIF, else solved)
 
 
 @dataclass
