@@ -13,7 +13,6 @@ markdown table (AUC@30, solved frames, focal length found / reference, seconds).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import fields, replace
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from openvggt.data.readers import read_cameras_json
 from openvggt.eval.suites import real_scenes_root
 from openvggt.metrics.camera import camera_metrics
 from openvggt.pipeline.camera_solve import SolveOptions, solve_cameras
@@ -40,12 +40,6 @@ def parse_variant(text: str) -> tuple[str, SolveOptions]:
             sys.exit(f"solve_probe: no SolveOptions field {key!r}")
         over[key] = float(value) if "." in value else (value if not value.lstrip("-").isdigit() else int(value))
     return name, replace(SolveOptions(), **over)
-
-
-def reference(scene: Path) -> tuple[np.ndarray, np.ndarray]:
-    frames = json.loads((scene / "cameras.json").read_text())["frames"]
-    ext = np.stack([np.c_[np.array(f["R"]), np.array(f["t"])] for f in frames])
-    return ext, np.stack([np.array(f["K"]) for f in frames])
 
 
 def main() -> None:
@@ -68,7 +62,8 @@ def main() -> None:
         with torch.inference_mode():
             raw = RawPredictions.from_output(predictor(images, heads=("camera", "depth")))
         ext_head, _, k_head = predicted_cameras(torch.from_numpy(raw.pose_enc), metas, tuple(images.shape[-2:]))
-        ext_ref, k_ref = reference(scene)
+        ref = read_cameras_json(scene)
+        ext_ref, k_ref = np.concatenate([np.asarray(ref.R), np.asarray(ref.t)[..., None]], -1), np.asarray(ref.K)
         cells = []
         for name, opts in variants:
             if opts.focal == -1:  # focal=-1: the reference's (what a perfect focal length would give)

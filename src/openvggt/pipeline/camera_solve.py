@@ -284,21 +284,16 @@ def _base_points(pairs: Pairs, fits: Fits, key: tuple[int, int], k: np.ndarray, 
     """The points of pair ``key``'s inliers ``rows`` triangulated in its first camera at intrinsics ``k`` (five-point
     USAC on at most ``_POSE_POINTS`` of its inliers, the cheirality check), and which of them lie in front of both
     cameras."""
-    cv2 = _cv2()
     a, b = (x[fits[key][1]] for x in pairs[key])
     na, nb = _normalised(a, k), _normalised(b, k)
     pick = np.linspace(0, len(a) - 1, min(len(a), _POSE_POINTS)).astype(int)
-    try:
-        # the points are inliers of the fundamental matrix: a few samples do
-        e_mat, mask = cv2.findEssentialMat(na[pick], nb[pick], np.eye(3), cv2.USAC_DEFAULT, 0.999, px / k[0, 0], 100)
-        if e_mat is None:
-            return None
-        _, rot, t, _ = cv2.recoverPose(e_mat[:3], na[pick], nb[pick], np.eye(3), mask=mask)
-    except cv2.error:
+    # the points are inliers of the fundamental matrix: a few samples do
+    found = _essential_pose(na[pick], nb[pick], px / k[0, 0], max_iters=100)
+    if found is None:
         return None
-    xyzw = cv2.triangulatePoints(np.eye(3, 4), np.c_[rot, t], na[rows].T, nb[rows].T)
-    xyz = (xyzw[:3] / np.where(np.abs(xyzw[3]) > 1e-12, xyzw[3], 1e-12)).T
-    return xyz, (xyz[:, 2] > 0) & ((xyz @ rot.T + t.ravel())[:, 2] > 0)
+    rot, t, _ = found
+    xyz = _triangulate(rot, t, na[rows], nb[rows])
+    return xyz, (xyz[:, 2] > 0) & ((xyz @ rot.T + t)[:, 2] > 0)
 
 
 def _registered(xyz: np.ndarray, seen: np.ndarray, k: np.ndarray, px: float) -> float:
@@ -422,27 +417,39 @@ def relative_pose(
 ) -> tuple[np.ndarray, ...] | None:
     """Two-view pose from matches ``a, b [M, 2]`` (pixels): ``(R, t, points_a, points_b, inliers)`` with ``|t| = 1``,
     the inliers' triangulated points in each camera ``[N, 3]`` and the inlier mask ``[M]``; None for too few."""
-    cv2 = _cv2()
     if len(a) < max(min_inliers, 5):
         return None
     na, nb = _normalised(a, k_a), _normalised(b, k_b)
     thr = px / float(np.mean([k_a[0, 0], k_a[1, 1], k_b[0, 0], k_b[1, 1]]))
+    found = _essential_pose(na, nb, thr)
+    if found is None or found[2].sum() < min_inliers:
+        return None
+    rot, t, keep = found
+    pa = _triangulate(rot, t, na[keep], nb[keep])  # [N, 3] in camera a
+    return rot, t, pa, pa @ rot.T + t, keep
+
+
+def _essential_pose(na: np.ndarray, nb: np.ndarray, thr: float, max_iters: int = 1000) -> tuple | None:
+    """``(R, t, inliers)`` of normalised matches ``na, nb [M, 2]``: five-point USAC within ``thr`` (normalised
+    units), then the cheirality check; ``|t| = 1``, ``inliers [M]`` bool (in front of both cameras). None when
+    OpenCV finds nothing."""
+    cv2 = _cv2()
     try:  # OpenCV raises on some degenerate samples (e.g. a polynomial with a vanishing leading term)
-        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), method=cv2.USAC_DEFAULT, prob=0.999, threshold=thr)
+        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), cv2.USAC_DEFAULT, 0.999, thr, max_iters)
         if e_mat is None or mask is None:
             return None
         e_mat = e_mat[:3]  # several solutions may be stacked; the first is the best
-        count, rot, t, mask = cv2.recoverPose(e_mat, na, nb, np.eye(3), mask=mask.copy())
+        _, rot, t, mask = cv2.recoverPose(e_mat, na, nb, np.eye(3), mask=mask.copy())
     except cv2.error as exc:
         log.debug("two-view solve failed: %s", exc)
         return None
-    if count < min_inliers:
-        return None
-    keep = mask.ravel() > 0
-    t = t.ravel() / max(np.linalg.norm(t), 1e-12)
-    pa = cv2.triangulatePoints(np.eye(3, 4), np.c_[rot, t], na[keep].T, nb[keep].T)
-    pa = (pa[:3] / pa[3]).T  # [N, 3] in camera a
-    return rot, t, pa, pa @ rot.T + t, keep
+    return rot, t.ravel() / max(np.linalg.norm(t), 1e-12), mask.ravel() > 0
+
+
+def _triangulate(rot: np.ndarray, t: np.ndarray, na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """Normalised matches ``na, nb [N, 2]`` triangulated in camera a (camera b: ``x_b = R x_a + t``): ``[N, 3]``."""
+    xyzw = _cv2().triangulatePoints(np.eye(3, 4), np.c_[rot, t], na.T, nb.T)
+    return (xyzw[:3] / np.where(np.abs(xyzw[3]) > 1e-12, xyzw[3], 1e-12)).T
 
 
 def solve_pair(
