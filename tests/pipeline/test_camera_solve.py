@@ -17,6 +17,7 @@ from openvggt.io.images import ImageMeta
 from openvggt.metrics.camera import camera_metrics
 from openvggt.pipeline.camera_solve import (
     SolveOptions,
+    _essential_pose,
     centred_k,
     chain_tracks,
     exif_focal,
@@ -177,6 +178,29 @@ def test_a_frame_no_pair_reaches_keeps_the_camera_head_pose(indoor) -> None:
     few = {p: (a[:4], b[:4]) for p, (a, b) in _exact_pairs(indoor).items()}
     alone = solve_cameras(frames, metas, depth, head, k_head, SolveOptions(), pairs=few)
     assert alone.solved.tolist() == [True] + [False] * (s - 1) and alone.focal_source == "camera head"
+
+
+def test_the_cheirality_check_picks_the_pose_opencv_recover_pose_picks() -> None:
+    """``_essential_pose``'s closed-form depths choose among the four decompositions as ``cv2.recoverPose`` does
+    (same rotation and direction; the points in front may differ where a depth is ~0 or ~50 baselines)."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(1)
+    differ = 0
+    for _ in range(100):
+        pts = np.c_[rng.uniform(-1, 1, (200, 2)), rng.uniform(2, 8, 200)]
+        rot, t = cv2.Rodrigues(rng.normal(0, 0.3, 3))[0], rng.normal(0, 1, 3)
+        in_b = pts @ rot.T + t
+        keep = in_b[:, 2] > 0.1
+        na, nb = pts[keep, :2] / pts[keep, 2:], in_b[keep, :2] / in_b[keep, 2:] + rng.normal(0, 1e-3, (keep.sum(), 2))
+        nb[:20] = rng.uniform(-1, 1, (20, 2))  # outliers
+        e_mat, mask = cv2.findEssentialMat(na, nb, np.eye(3), cv2.USAC_DEFAULT, 0.999, 2e-3, 1000)
+        _, r_cv, t_cv, m_cv = cv2.recoverPose(e_mat[:3], na, nb, np.eye(3), mask=mask.copy())
+        r_ours, t_ours, m_ours = _essential_pose(na, nb, 2e-3)
+        np.testing.assert_allclose(r_ours, r_cv, atol=1e-12)
+        np.testing.assert_allclose(t_ours, t_cv.ravel() / np.linalg.norm(t_cv), atol=1e-12)
+        np.testing.assert_allclose(cv2.Rodrigues(r_ours.T @ rot)[0], 0, atol=0.05)  # and it is the true pose
+        differ += int(((m_cv.ravel() > 0) != m_ours).sum())
+    assert differ <= 3
 
 
 def test_pair_list_links_every_frame_to_frame_0_and_its_predecessors() -> None:

@@ -28,6 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -209,12 +210,13 @@ def _ba_summary(rec) -> dict | None:  # noqa: ANN001
 def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bool = True) -> Path:  # noqa: ANN001
     """Write every file of the module docstring into ``out``; returns ``out``."""
     start = time.perf_counter()
-    with atomic_dir(out, overwrite) as tmp:
+    with atomic_dir(out, overwrite) as tmp, ThreadPoolExecutor(1) as pool:
+        # scene.glb beside the rest: importing trimesh is most of its time, and zlib / PNG encoding release the GIL
+        glb = pool.submit(_write_glb, rec, tmp / "scene.glb")
         if copy_images:
             write_images(rec.frames, rec.metas, tmp / "images")
         write_model(rec.colmap, tmp / "sparse" / "0")
         write_ply(tmp / "points.ply", rec.points, rec.colors, {"confidence": rec.points_conf})
-        _write_glb(rec, tmp / "scene.glb")
         (tmp / "depth").mkdir()
         save_depth(rec, tmp / "depth")
         save_predictions(rec, tmp / "predictions.npz")
@@ -222,6 +224,7 @@ def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bo
             tmp / "transforms.json", [f"images/{n}" for n in rec.names], rec.extrinsics, rec.intrinsics,
             rec.sizes, ply_file_path="points.ply",
         )  # fmt: skip
+        glb.result()
         rec.timings["write outputs"] = time.perf_counter() - start
         summary = run_summary(rec)
         start = time.perf_counter()
