@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 from scipy.spatial.transform import Rotation
 
@@ -153,6 +152,10 @@ def optimise_poses(poses: list[np.ndarray], edges: list[Edge], units: np.ndarray
             out[n] = _params(m)
             out[n, 4:] /= units[edge.b]
         return out.ravel()
+
+    # imported here, not at the top: scipy.optimize takes ~0.7 s to import, and every `openvggt` command imports
+    # this module (reconstruct may hand long inputs to the chunked path); only loop closure needs it
+    from scipy.optimize import least_squares  # noqa: PLC0415
 
     sparsity = lil_matrix((7 * len(edges), 7 * (k - 1)), dtype=int)
     for n, edge in enumerate(edges):

@@ -4,9 +4,10 @@ The camera head of a weak model (the shipped ``vggt-small``: AUC@30 ~2) predicts
 views fix their relative rotation and translation *direction* from matched pixels alone; the model's depth then
 gives each translation its length (``docs/training_study.md`` §18-19). Steps:
 
-1. match: SIFT on the ORIGINAL images (at most ``max_side``, 768 px, a side; OpenCV), Lowe's ratio test, for each
-   frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest features
-   match most often (a cheap retrieval over all pairs, for photographs in no particular order);
+1. match: SIFT (OpenCV) on the ORIGINAL images brought to 768 px a side (``max_side`` / ``min_side``: larger ones
+   reduced, smaller ones enlarged, which finds more matches on 640-px photographs and 256-px renders), Lowe's ratio
+   test, for each frame against frame 0, the ``window`` frames before it and the ``neighbours`` frames its strongest
+   features match most often (a cheap retrieval over all pairs, for photographs in no particular order);
 2. focal length: ``SolveOptions.focal`` when given; else from EXIF (35 mm equivalent) when every image has it;
    else, when all images have one size, self-calibrated with the principal point at the image centre: the focal
    length under which the points a pair triangulates are seen best by a third camera (:func:`register_focal`),
@@ -56,7 +57,8 @@ def _thread_map(fn, items):  # noqa: ANN001, ANN202
 
 @dataclass(frozen=True)
 class SolveOptions:
-    max_side: int = 768  # images are matched at this longer side at most (original pixels when smaller)
+    max_side: int = 768  # images are matched at this longer side at most
+    min_side: int = 768  # ... and at least: smaller ones are enlarged (SIFT then finds more features that match)
     features: int = 2000  # SIFT keypoints per image, at most
     ratio: float = 0.8  # Lowe's ratio test
     window: int = 3  # each frame is matched to frame 0 and to this many frames before it
@@ -106,13 +108,15 @@ def _cv2():  # noqa: ANN202
 
 
 # ---------------------------------------------------------------------------------------------- matching
-def _grey(frame: InputFrame, max_side: int) -> tuple[np.ndarray, float, float]:
-    """The frame's original image (EXIF orientation applied) in grey, at most ``max_side``; and its (sx, sy)."""
+def _grey(frame: InputFrame, max_side: int, min_side: int = 0) -> tuple[np.ndarray, float, float]:
+    """The frame's original image (EXIF orientation applied) in grey, its longer side brought within ``[min_side,
+    max_side]`` (Lanczos down, bicubic up); and its (sx, sy)."""
     image = load_image_rgb(frame.path if frame.path is not None else frame.open())
     w, h = image.size
-    s = min(1.0, max_side / max(w, h))
-    if s < 1.0:
-        image = image.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
+    s = max_side / max(w, h) if max(w, h) > max_side else max(1.0, min_side / max(w, h))
+    if s != 1.0:
+        kind = Image.Resampling.LANCZOS if s < 1.0 else Image.Resampling.BICUBIC
+        image = image.resize((max(1, round(w * s)), max(1, round(h * s))), kind)
     return np.asarray(image.convert("L")), image.size[0] / w, image.size[1] / h
 
 
@@ -122,7 +126,7 @@ def match_frames(frames: Sequence[InputFrame], options: SolveOptions = SolveOpti
     cv2 = _cv2()
 
     def detect(frame: InputFrame) -> tuple:
-        grey, sx, sy = _grey(frame, options.max_side)
+        grey, sx, sy = _grey(frame, options.max_side, options.min_side)
         return (*cv2.SIFT_create(nfeatures=options.features).detectAndCompute(grey, None), sx, sy)
 
     feats, strongest, scales = [], [], []
