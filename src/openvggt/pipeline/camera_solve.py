@@ -82,8 +82,12 @@ class SolvedCameras:
     focal_source: str  # "EXIF", "self-calibrated" or "camera head"
     pairs: int = 0  # frame pairs matched
     notes: list[str] = field(default_factory=list)
-    tracks_xy: np.ndarray | None = None  # [S, N, 2] the pairs' inliers chained into tracks (original pixels)
-    tracks_mask: np.ndarray | None = None  # [S, N] where each track is observed
+    inlier_matches: Pairs = field(default_factory=dict)  # each solved pair's inlier matches (original pixels)
+
+    def tracks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The inlier matches chained into tracks (:func:`chain_tracks`): ``xy [S, N, 2]``, ``mask [S, N]``; built
+        on demand (only bundle adjustment reads them)."""
+        return chain_tracks(self.inlier_matches, len(self.solved))
 
     def summary(self) -> dict:
         return {
@@ -573,8 +577,7 @@ def solve_cameras(
         return solve_pair(a, b, k_orig[i], k_orig[j], (depth[i], depth[j]), (metas[i], metas[j]), options, scales[i][0])
 
     rels = {key: rel for key, rel in zip(pairs, _thread_map(pose, pairs)) if rel is not None}
-    tracks_xy, tracks_mask = chain_tracks({p: (a[rels[p].inlier_mask], b[rels[p].inlier_mask])
-                                           for p, (a, b) in pairs.items() if p in rels}, s)  # fmt: skip
+    inlier_matches = {p: (a[rels[p].inlier_mask], b[rels[p].inlier_mask]) for p, (a, b) in pairs.items() if p in rels}
     ext = extrinsics_head.astype(np.float64).copy()
     ext[0] = np.eye(3, 4)
     solved, parent, inliers = np.zeros(s, bool), np.full(s, -1), np.zeros(s, int)
@@ -598,7 +601,7 @@ def solve_cameras(
         names = ", ".join(frames[k].name for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
         notes.append(f"{len(missing)} frame(s) matched to no other well enough; the camera head's pose kept: {names}")
         log.warning("--cameras matches: %s", notes[-1])
-    return SolvedCameras(ext, k_orig, solved, parent, inliers, focal_source, len(pairs), notes, tracks_xy, tracks_mask)
+    return SolvedCameras(ext, k_orig, solved, parent, inliers, focal_source, len(pairs), notes, inlier_matches)
 
 
 def chain_tracks(pairs: Pairs, s: int) -> tuple[np.ndarray, np.ndarray]:

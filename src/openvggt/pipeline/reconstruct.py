@@ -298,11 +298,11 @@ def adjust_matches(
     A focal length the solve found in three views (or was given, or read from EXIF) is held: freeing it let BA trade
     it against the depths on orbits (templeSparseRing AUC@30 87.9 held vs 61.6 free, dtu_scan37 94.6 vs 92.5,
     capture-kwrous 45.1 vs 35.1; training_study.md §20)."""
-    if solved.tracks_xy is None or solved.tracks_xy.shape[1] == 0:
+    xy, mask = solved.tracks()
+    if xy.shape[1] == 0:
         return None, "no matches to adjust on"
     if solved.focal_source != "camera head":
         options = replace(options, ba_options=replace(options.ba_options, refine_focal_length=False))
-    xy, mask = solved.tracks_xy, solved.tracks_mask
     first = mask.argmax(0)  # the first frame that sees each track gives its colour
     n = np.arange(xy.shape[1])
     model_xy = np.stack([m.original_to_model(xy[i]) for i, m in enumerate(metas)])  # corner origin
