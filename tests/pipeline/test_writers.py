@@ -129,12 +129,18 @@ def test_glb_holds_points_and_one_frustum_per_camera(tmp_path):
     rots = _random_rotations(3, seed=4)
     w2c = np.stack([np.concatenate([r, np.array([[0.0], [0.0], [2.0]])], axis=1) for r in rots])
     k = np.array([[[100.0, 0, 50], [0, 100, 40], [0, 0, 1]]] * 3)
-    points = np.random.default_rng(0).normal(size=(50, 3))
-    write_glb(tmp_path / "s.glb", points, np.zeros((50, 3), np.uint8), w2c, k, [(100, 80)] * 3, frustum_depth=0.5)
+    points = np.random.default_rng(0).normal(size=(51, 3))  # 51 x 3 uint8 colours: a view that needs padding
+    colours = np.random.default_rng(1).integers(0, 256, (51, 3)).astype(np.uint8)
+    write_glb(tmp_path / "s.glb", points, colours, w2c, k, [(100, 80)] * 3, frustum_depth=0.5)
+    data = (tmp_path / "s.glb").read_bytes()
+    assert data[:4] == b"glTF" and int.from_bytes(data[8:12], "little") == len(data) and len(data) % 4 == 0
     scene = trimesh.load(tmp_path / "s.glb")
     geoms = scene.geometry
     assert sorted(geoms) == ["camera_0000", "camera_0001", "camera_0002", "points"]
-    np.testing.assert_allclose(np.sort(geoms["points"].vertices, 0), np.sort(points @ GLTF_FROM_OPENCV, 0), atol=1e-5)
+    np.testing.assert_allclose(geoms["points"].vertices, points @ GLTF_FROM_OPENCV, atol=1e-5)
+    np.testing.assert_array_equal(geoms["points"].colors[:, :3], colours)
+    # GL_LINES: 8 segments (4 edges to the apex, 4 of the base) of 2 vertices each
+    assert all(len(geoms[f"camera_{i:04d}"].vertices) == 16 for i in range(3))
     # the frustum apex (shared by four edges) is the camera centre, in the flipped glTF frame
     for i, e in enumerate(w2c):
         verts = np.round(geoms[f"camera_{i:04d}"].vertices, 5)

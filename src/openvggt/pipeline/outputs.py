@@ -28,7 +28,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -210,13 +209,12 @@ def _ba_summary(rec) -> dict | None:  # noqa: ANN001
 def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bool = True) -> Path:  # noqa: ANN001
     """Write every file of the module docstring into ``out``; returns ``out``."""
     start = time.perf_counter()
-    with atomic_dir(out, overwrite) as tmp, ThreadPoolExecutor(1) as pool:
-        # scene.glb beside the rest: importing trimesh is most of its time, and zlib / PNG encoding release the GIL
-        glb = pool.submit(_write_glb, rec, tmp / "scene.glb")
+    with atomic_dir(out, overwrite) as tmp:
         if copy_images:
             write_images(rec.frames, rec.metas, tmp / "images")
         write_model(rec.colmap, tmp / "sparse" / "0")
         write_ply(tmp / "points.ply", rec.points, rec.colors, {"confidence": rec.points_conf})
+        _write_glb(rec, tmp / "scene.glb")
         (tmp / "depth").mkdir()
         save_depth(rec, tmp / "depth")
         save_predictions(rec, tmp / "predictions.npz")
@@ -224,7 +222,6 @@ def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bo
             tmp / "transforms.json", [f"images/{n}" for n in rec.names], rec.extrinsics, rec.intrinsics,
             rec.sizes, ply_file_path="points.ply",
         )  # fmt: skip
-        glb.result()
         rec.timings["write outputs"] = time.perf_counter() - start
         summary = run_summary(rec)
         start = time.perf_counter()
@@ -237,11 +234,8 @@ def save_reconstruction(rec, out: Path, overwrite: bool = False, copy_images: bo
 
 
 def _write_glb(rec, path: Path) -> None:  # noqa: ANN001
-    try:
-        limit = 500_000  # keep the file light enough for web viewers
-        idx = np.arange(len(rec.points))
-        if len(idx) > limit:
-            idx = np.sort(np.random.default_rng(0).choice(idx, limit, replace=False))
-        write_glb(path, rec.points[idx], rec.colors[idx], rec.extrinsics, rec.intrinsics, rec.sizes)
-    except ImportError:
-        log.warning("scene.glb skipped: it needs trimesh (pip install 'openvggt[recon]')")
+    limit = 500_000  # keep the file light enough for web viewers
+    idx = np.arange(len(rec.points))
+    if len(idx) > limit:
+        idx = np.sort(np.random.default_rng(0).choice(idx, limit, replace=False))
+    write_glb(path, rec.points[idx], rec.colors[idx], rec.extrinsics, rec.intrinsics, rec.sizes)
