@@ -297,12 +297,16 @@ def adjust_matches(
 
     A focal length the solve found in three views (or was given, or read from EXIF) is held: freeing it let BA trade
     it against the depths on orbits (templeSparseRing AUC@30 87.9 held vs 61.6 free, dtu_scan37 94.6 vs 92.5,
-    capture-kwrous 45.1 vs 35.1; training_study.md §20)."""
+    capture-kwrous 45.1 vs 35.1; training_study.md §20). Tracks seen in two frames count (they are inliers of a
+    verified pair; the track head's need three): on a ring of cameras few chains reach three frames
+    (templeSparseRing: 318 points from three-frame tracks, AUC@30 60.6; 1,388 with two-frame ones, 97.6; §21)."""
     xy, mask = solved.tracks()
     if xy.shape[1] == 0:
         return None, "no matches to adjust on"
+    ba = replace(options.ba_options, min_track_length=min(options.ba_options.min_track_length, 2))
     if solved.focal_source != "camera head":
-        options = replace(options, ba_options=replace(options.ba_options, refine_focal_length=False))
+        ba = replace(ba, refine_focal_length=False)
+    options = replace(options, ba_options=ba)
     first = mask.argmax(0)  # the first frame that sees each track gives its colour
     n = np.arange(xy.shape[1])
     model_xy = np.stack([m.original_to_model(xy[i]) for i, m in enumerate(metas)])  # corner origin
