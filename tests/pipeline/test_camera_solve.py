@@ -306,6 +306,8 @@ def test_bundle_adjustment_runs_on_the_solve_s_matches(tmp_path) -> None:
     rec = reconstruct(images, weights="default", ba=True)
     assert rec.ba is not None and rec.tracks is None and rec.ba.error_after < min(1.0, 0.8 * rec.ba.error_before)
     np.testing.assert_allclose(rec.intrinsics, rec.camera_solve.intrinsics)  # the solved focal length is held
+    _, seen = rec.camera_solve.tracks()
+    assert rec.ba.summary()["points"] > int((seen.sum(0) >= 3).sum())  # two-frame tracks count too
     assert camera_metrics(rec.extrinsics, gt)["auc30"] > 95
     again = export(rec.save(tmp_path / "run"))
     assert again.ba is not None and camera_metrics(again.extrinsics, gt)["auc30"] > 95
