@@ -308,6 +308,7 @@ def test_bundle_adjustment_runs_on_the_solve_s_matches(tmp_path) -> None:
     np.testing.assert_allclose(rec.intrinsics, rec.camera_solve.intrinsics)  # the solved focal length is held
     _, seen = rec.camera_solve.tracks()
     assert rec.ba.summary()["points"] > int((seen.sum(0) >= 3).sum())  # two-frame tracks count too
+    assert rec.ba.summary()["min_track_length"] == 2 and rec.ba.summary()["focal_length_refined"] is False
     assert camera_metrics(rec.extrinsics, gt)["auc30"] > 95
     again = export(rec.save(tmp_path / "run"))
     assert again.ba is not None and camera_metrics(again.extrinsics, gt)["auc30"] > 95

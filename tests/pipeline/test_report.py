@@ -17,7 +17,7 @@ from PIL import Image
 from openvggt.models.pretrained import DEFAULT_WEIGHTS, is_default_weights
 from openvggt.pipeline import report
 from openvggt.pipeline.reconstruct import reconstruct
-from openvggt.pipeline.report import ramp, trajectory_svg
+from openvggt.pipeline.report import _ba_html, ramp, trajectory_svg
 from tests.pipeline.conftest import SIZE, textured
 
 
@@ -138,3 +138,12 @@ def test_the_trajectory_svg_puts_each_camera_where_it_is():
     assert top[2][1] < top[0][1]  # +z: up the page
     assert side[2][0] > side[0][0] and side[2][1] > side[0][1]  # +z right, +y down
     assert ramp(np.array([0.0, 1.0]), "depth").tolist() == [[35, 23, 110], [200, 30, 30]]
+
+
+def test_the_bundle_adjustment_table_says_which_tracks_and_focal_length_it_used() -> None:
+    html = _ba_html(
+        SimpleNamespace(reference=None),
+        {"bundle_adjustment": {"points": 12, "min_track_length": 2, "focal_length_refined": False}},
+    )
+    assert "<th>frames a track needs</th><td>2</td>" in html and "<th>focal length refined</th><td>no</td>" in html
+    assert "<th>points kept</th><td>12</td>" in html

@@ -221,7 +221,14 @@ def bundle_adjust_tracks(
     initial = (extrinsics, intrinsics)
     points, ok = triangulate_tracks(extrinsics, intrinsics, xy, mask)
     schedule = _thresholds(points, ok, extrinsics, intrinsics, xy, mask, scale, opts)
-    stats: dict = {"tracks": int(xy.shape[1]), "thresholds_model_px": [round(float(t), 2) for t in schedule]}
+    # the track length and focal-length choice used (run.json's options are the ones asked for; the matches path
+    # changes both, reconstruct.adjust_matches)
+    stats: dict = {
+        "tracks": int(xy.shape[1]),
+        "thresholds_model_px": [round(float(t), 2) for t in schedule],
+        "min_track_length": max(min(opts.min_track_length, len(extrinsics)), 2),
+        "focal_length_refined": bool(opts.refine_focal_length),
+    }
     obs, keep, reports = mask, ok, []
     for round_index, threshold in enumerate(schedule):
         obs, keep = _filter(points, keep, extrinsics, intrinsics, xy, obs, threshold * scale, opts)

@@ -206,9 +206,16 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
             "reprojection_error_after_px": "reprojection error after (px)",
             "tracks": "tracks",
             "tracks_triangulated": "tracks triangulated",
+            "min_track_length": "frames a track needs",
+            "focal_length_refined": "focal length refined",
             "skipped": "skipped",
         }
-        rows = [(labels[k], f"{v:.3f}" if isinstance(v, float) else v) for k, v in ba.items() if k in labels]
+        shown = {True: "yes", False: "no"}
+        rows = [
+            (labels[k], f"{v:.3f}" if isinstance(v, float) else shown.get(v, v) if isinstance(v, bool) else v)
+            for k, v in ba.items()
+            if k in labels
+        ]
         parts.append("<section><h2>Bundle adjustment</h2>" + _table(rows) + _rounds_table(ba.get("rounds", [])))
         parts.append("</section>")
     cameras = summary.get("cameras") or {}
