@@ -70,6 +70,11 @@ class BAResult:
         }
 
 
+def _track_length(opts: BAOptions, frames: int) -> int:
+    """The frames a track needs: ``opts.min_track_length``, at most the frame count, at least 2."""
+    return max(min(opts.min_track_length, frames), 2)
+
+
 # ---------------------------------------------------------------------------------------------- geometry
 def project(points: np.ndarray, extrinsics: np.ndarray, intrinsics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels ``[S, N, 2]`` and depths ``[S, N]`` of ``points [N, 3]`` in cameras ``[S, 3, 4]`` / ``[S, 3, 3]``."""
@@ -137,8 +142,7 @@ def _filter(
     px, z = project(points, extrinsics, intrinsics)
     err = np.linalg.norm(px - xy, axis=-1)
     inlier = mask & ok[None] & (z > 0) & (err <= max_err[:, None])
-    min_len = min(opts.min_track_length, extrinsics.shape[0])
-    keep = inlier.sum(0) >= max(min_len, 2)
+    keep = inlier.sum(0) >= _track_length(opts, len(extrinsics))
     if keep.any():
         centres = camera_centers(extrinsics)
         keep &= _max_angle_deg(points, centres, inlier & keep[None]) >= opts.min_tri_angle
@@ -226,7 +230,7 @@ def bundle_adjust_tracks(
     stats: dict = {
         "tracks": int(xy.shape[1]),
         "thresholds_model_px": [round(float(t), 2) for t in schedule],
-        "min_track_length": max(min(opts.min_track_length, len(extrinsics)), 2),
+        "min_track_length": _track_length(opts, len(extrinsics)),
         "focal_length_refined": bool(opts.refine_focal_length),
     }
     obs, keep, reports = mask, ok, []
