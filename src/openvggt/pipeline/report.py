@@ -210,12 +210,11 @@ def _ba_html(rec, summary: dict) -> str:  # noqa: ANN001
             "focal_length_refined": "focal length refined",
             "skipped": "skipped",
         }
-        shown = {True: "yes", False: "no"}
-        rows = [
-            (labels[k], f"{v:.3f}" if isinstance(v, float) else shown.get(v, v) if isinstance(v, bool) else v)
-            for k, v in ba.items()
-            if k in labels
-        ]
+
+        def cell(v: object) -> object:
+            return ("yes" if v else "no") if isinstance(v, bool) else f"{v:.3f}" if isinstance(v, float) else v
+
+        rows = [(labels[k], cell(v)) for k, v in ba.items() if k in labels]
         parts.append("<section><h2>Bundle adjustment</h2>" + _table(rows) + _rounds_table(ba.get("rounds", [])))
         parts.append("</section>")
     cameras = summary.get("cameras") or {}
